@@ -1,0 +1,12 @@
+"""Small real datasets bundled with ferrograd, loaded with numpy only.
+
+Each submodule has a ``load_data`` function in the style of
+``keras.datasets`` that returns ``(x_train, y_train), (x_test, y_test)``.
+
+- :mod:`ferrograd.datasets.digits`: UCI hand-written digits, 1,797 images of
+  8x8 pixels (values 0..16), 10 classes. CC BY 4.0.
+"""
+
+from . import digits
+
+__all__ = ["digits"]

@@ -1,0 +1,40 @@
+//! The engine's error type. Every fallible entry point returns [`Result`]; the bindings map the
+//! variants onto Python exceptions (`Shape`/`Argument` → `ValueError`, `DType` → `TypeError`,
+//! `Autograd` → `RuntimeError`), so messages name the op and the shapes involved.
+
+use thiserror::Error;
+
+/// Errors raised by tensor operations, autodiff and gradient checking.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum Error {
+    /// Shapes that do not fit the operation (broadcasting, matmul, reshape, concatenate, ...).
+    #[error("{op}: {message}")]
+    Shape { op: &'static str, message: String },
+    /// A bad argument value (an axis out of range, a negative size, an index out of bounds, ...).
+    #[error("{op}: {message}")]
+    Argument { op: &'static str, message: String },
+    /// A dtype the operation cannot take.
+    #[error("{op}: {message}")]
+    DType { op: &'static str, message: String },
+    /// Misuse of the autodiff graph (backward on a tensor that needs no gradient, a released graph).
+    #[error("{0}")]
+    Autograd(String),
+    /// `gradcheck` found an analytic gradient that disagrees with central differences.
+    #[error("{0}")]
+    GradcheckFailed(String),
+}
+
+impl Error {
+    pub(crate) fn shape(op: &'static str, message: impl Into<String>) -> Self {
+        Error::Shape { op, message: message.into() }
+    }
+    pub(crate) fn argument(op: &'static str, message: impl Into<String>) -> Self {
+        Error::Argument { op, message: message.into() }
+    }
+    pub(crate) fn dtype(op: &'static str, message: impl Into<String>) -> Self {
+        Error::DType { op, message: message.into() }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T> = std::result::Result<T, Error>;

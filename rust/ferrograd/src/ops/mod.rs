@@ -1,0 +1,172 @@
+//! Tensor operations, one file per family. Each op's forward and backward sit side by side: the
+//! forward computes the output and, only when a gradient will be needed, builds the closure that
+//! maps the output's gradient to its inputs' gradients.
+
+mod activation;
+mod binary;
+mod compare;
+pub use compare::Comparison;
+mod elementwise;
+mod index;
+mod matmul;
+mod reduce;
+mod shape;
+mod softmax;
+
+pub use index::SliceSpec;
+pub use matmul::matmul_arrays;
+
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::tensor::{Array, Element, Storage, Tensor};
+use crate::threads;
+
+/// Resolves a possibly negative axis against `ndim`.
+pub(crate) fn normalize_axis(op: &'static str, axis: isize, ndim: usize) -> Result<usize> {
+    let resolved = if axis < 0 { axis + ndim as isize } else { axis };
+    if resolved < 0 || resolved >= ndim as isize {
+        return Err(Error::argument(
+            op,
+            format!("axis {axis} is out of range for a tensor with {ndim} dimensions"),
+        ));
+    }
+    Ok(resolved as usize)
+}
+
+/// Resolves a list of axes (`None` = all), sorted and without duplicates.
+pub(crate) fn normalize_axes(op: &'static str, axes: Option<&[isize]>, ndim: usize) -> Result<Vec<usize>> {
+    let mut resolved = match axes {
+        None => (0..ndim).collect::<Vec<_>>(),
+        Some(list) => list
+            .iter()
+            .map(|&a| normalize_axis(op, a, ndim))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    resolved.sort_unstable();
+    let before = resolved.len();
+    resolved.dedup();
+    if resolved.len() != before {
+        return Err(Error::argument(op, format!("repeated axis in {axes:?}")));
+    }
+    Ok(resolved)
+}
+
+/// The numpy broadcast of two shapes.
+pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let ndim = a.len().max(b.len());
+    let mut out = vec![0; ndim];
+    for i in 0..ndim {
+        let da = if i + a.len() >= ndim { a[i + a.len() - ndim] } else { 1 };
+        let db = if i + b.len() >= ndim { b[i + b.len() - ndim] } else { 1 };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return Err(Error::shape(
+                op,
+                format!("operands could not be broadcast together with shapes {a:?} and {b:?}"),
+            ));
+        };
+    }
+    Ok(out)
+}
+
+/// Sums `grad` (of the broadcast shape) back down to `shape`: the gradient of broadcasting.
+pub(crate) fn unbroadcast<F: Element>(grad: ArrayD<F>, shape: &[usize]) -> ArrayD<F> {
+    if grad.shape() == shape {
+        return grad;
+    }
+    let extra = grad.ndim() - shape.len();
+    let mut reduced = grad;
+    for _ in 0..extra {
+        reduced = reduced.sum_axis(Axis(0));
+    }
+    for (axis, &size) in shape.iter().enumerate() {
+        if size == 1 && reduced.shape()[axis] != 1 {
+            reduced = reduced.sum_axis(Axis(axis)).insert_axis(Axis(axis));
+        }
+    }
+    reduced
+}
+
+/// `f` applied to every element, in parallel for large contiguous arrays.
+pub(crate) fn map_elements<F: Element>(input: &Array<F>, f: impl Fn(F) -> F + Sync + Send) -> ArrayD<F> {
+    if input.len() >= threads::PARALLEL_MIN_ELEMENTS {
+        if let Some(slice) = input.as_slice() {
+            let mut out = Vec::with_capacity(slice.len());
+            threads::install(|| {
+                slice.par_iter().map(|&x| f(x)).collect_into_vec(&mut out);
+            });
+            return ArrayD::from_shape_vec(IxDyn(input.shape()), out).expect("same length as input");
+        }
+    }
+    input.mapv(f)
+}
+
+/// `f(a, b, c)` elementwise for three arrays of one shape, in parallel when large.
+pub(crate) fn zip3_elements<F: Element>(
+    a: ArrayViewD<'_, F>,
+    b: ArrayViewD<'_, F>,
+    c: ArrayViewD<'_, F>,
+    f: impl Fn(F, F, F) -> F + Sync + Send,
+) -> ArrayD<F> {
+    if a.len() >= threads::PARALLEL_MIN_ELEMENTS {
+        threads::install(|| Zip::from(a).and(b).and(c).par_map_collect(|&x, &y, &z| f(x, y, z)))
+    } else {
+        Zip::from(a).and(b).and(c).map_collect(|&x, &y, &z| f(x, y, z))
+    }
+}
+
+/// The typed gradient handed to a backward closure (its dtype is the output's, by construction).
+pub(crate) fn typed_grad<'a, F: Element>(op: &'static str, grad: &'a Storage) -> Result<&'a Array<F>> {
+    grad.typed::<F>(op)
+}
+
+/// One gradient, wrapped for the backward return vector.
+pub(crate) fn some_grad<F: Element>(grad: ArrayD<F>) -> Option<Storage> {
+    Some(Storage::from_array(grad))
+}
+
+impl Tensor {
+    /// The same values as `dtype`; differentiable (the gradient is cast back).
+    pub fn cast(&self, dtype: crate::tensor::DType) -> Result<Tensor> {
+        let from = self.dtype();
+        if from == dtype {
+            return Ok(self.clone());
+        }
+        let out = self.storage().cast(dtype);
+        Ok(Tensor::from_op(out, "cast", &[self], || {
+            Box::new(move |g: &Storage| Ok(vec![Some(g.cast(from))]))
+        }))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Helpers for the ops' unit tests: tensors from literals and a central-difference check.
+    use super::*;
+
+    pub fn t64(shape: &[usize], values: &[f64]) -> Tensor {
+        Tensor::from_vec(shape, values.to_vec()).unwrap()
+    }
+
+    pub fn var64(shape: &[usize], values: &[f64]) -> Tensor {
+        let t = t64(shape, values);
+        t.set_requires_grad(true).unwrap();
+        t
+    }
+
+    pub fn values(t: &Tensor) -> Vec<f64> {
+        t.to_f64().iter().copied().collect()
+    }
+
+    pub fn assert_close(actual: &[f64], expected: &[f64], tol: f64) {
+        assert_eq!(actual.len(), expected.len(), "lengths differ: {actual:?} vs {expected:?}");
+        for (a, e) in actual.iter().zip(expected) {
+            assert!((a - e).abs() <= tol * (1.0 + e.abs()), "{actual:?} != {expected:?}");
+        }
+    }
+}
