@@ -1,1 +1,24 @@
-use pyo3::prelude::*; #[pymodule] fn _core(_m: &Bound<PyModule>) -> PyResult<()> { Ok(()) }
+//! `ferrograd._core`: the PyO3 bindings of the ferrograd engine. Conversions and error mapping
+//! only; every computation happens in the `ferrograd` crate.
+
+use pyo3::prelude::*;
+
+mod convert;
+mod errors;
+mod functions;
+mod indexing;
+mod tensor;
+mod variable;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<tensor::PyTensor>()?;
+    m.add_class::<variable::PyVariable>()?;
+    m.add_class::<convert::Buffer>()?;
+    m.add(
+        "GradcheckError",
+        m.py().get_type::<errors::GradcheckError>(),
+    )?;
+    functions::register(m)?;
+    Ok(())
+}

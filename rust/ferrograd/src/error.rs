@@ -26,13 +26,22 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn shape(op: &'static str, message: impl Into<String>) -> Self {
-        Error::Shape { op, message: message.into() }
+        Error::Shape {
+            op,
+            message: message.into(),
+        }
     }
     pub(crate) fn argument(op: &'static str, message: impl Into<String>) -> Self {
-        Error::Argument { op, message: message.into() }
+        Error::Argument {
+            op,
+            message: message.into(),
+        }
     }
     pub(crate) fn dtype(op: &'static str, message: impl Into<String>) -> Self {
-        Error::DType { op, message: message.into() }
+        Error::DType {
+            op,
+            message: message.into(),
+        }
     }
 }
 

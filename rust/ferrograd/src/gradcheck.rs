@@ -20,7 +20,11 @@ pub struct GradcheckOptions {
 
 impl Default for GradcheckOptions {
     fn default() -> Self {
-        GradcheckOptions { eps: 1e-6, atol: 1e-5, rtol: 1e-3 }
+        GradcheckOptions {
+            eps: 1e-6,
+            atol: 1e-5,
+            rtol: 1e-3,
+        }
     }
 }
 
@@ -49,7 +53,12 @@ fn projection(shape: &[usize]) -> ArrayD<f64> {
 }
 
 fn scalar_value(output: &Tensor, weights: &ArrayD<f64>) -> f64 {
-    output.to_f64().iter().zip(weights.iter()).map(|(y, w)| y * w).sum()
+    output
+        .to_f64()
+        .iter()
+        .zip(weights.iter())
+        .map(|(y, w)| y * w)
+        .sum()
 }
 
 /// Checks the analytic gradient of `f` at `inputs` (converted to float64 leaves) against central
@@ -61,7 +70,10 @@ pub fn gradcheck(
 ) -> Result<GradcheckReport> {
     let GradcheckOptions { eps, atol, rtol } = options;
     if !(eps > 0.0) {
-        return Err(Error::argument("gradcheck", format!("eps must be positive, got {eps}")));
+        return Err(Error::argument(
+            "gradcheck",
+            format!("eps must be positive, got {eps}"),
+        ));
     }
     let base: Vec<ArrayD<f64>> = inputs.iter().map(|t| t.to_f64()).collect();
     let leaves: Vec<Tensor> = base
@@ -75,16 +87,27 @@ pub fn gradcheck(
     if output.dtype() != DType::F64 {
         return Err(Error::dtype(
             "gradcheck",
-            format!("the function must compute in float64 from float64 inputs, it returned {}", output.dtype()),
+            format!(
+                "the function must compute in float64 from float64 inputs, it returned {}",
+                output.dtype()
+            ),
         ));
     }
     let weights = projection(&output.shape());
     let seed = Storage::from_array(weights.clone());
-    let analytic = autodiff::grad(&output, &leaves, Some(seed), autodiff::BackwardOptions::default())?;
+    let analytic = autodiff::grad(
+        &output,
+        &leaves,
+        Some(seed),
+        autodiff::BackwardOptions::default(),
+    )?;
 
     let evaluate = |perturbed: &[ArrayD<f64>]| -> Result<f64> {
         let _guard = autodiff::no_grad();
-        let tensors: Vec<Tensor> = perturbed.iter().map(|a| Tensor::from_array(a.clone())).collect();
+        let tensors: Vec<Tensor> = perturbed
+            .iter()
+            .map(|a| Tensor::from_array(a.clone()))
+            .collect();
         Ok(scalar_value(&f(&tensors)?, &weights))
     };
 
@@ -105,7 +128,10 @@ pub fn gradcheck(
             let minus = evaluate(&point)?;
             point[input_index][IxDyn(&index)] = original;
             let numeric = (plus - minus) / (2.0 * eps);
-            let a = analytic_grad.as_slice().map(|s| s[flat]).unwrap_or_else(|| analytic_grad[IxDyn(&index)]);
+            let a = analytic_grad
+                .as_slice()
+                .map(|s| s[flat])
+                .unwrap_or_else(|| analytic_grad[IxDyn(&index)]);
             let ratio = (a - numeric).abs() / (atol + rtol * numeric.abs());
             let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
             checked += 1;
@@ -123,7 +149,10 @@ pub fn gradcheck(
             (a - numeric).abs()
         )));
     }
-    Ok(GradcheckReport { worst_ratio, checked })
+    Ok(GradcheckReport {
+        worst_ratio,
+        checked,
+    })
 }
 
 #[cfg(test)]
@@ -137,7 +166,12 @@ mod tests {
     #[test]
     fn passes_on_a_correct_gradient() {
         let f = |x: &[Tensor]| x[0].tanh()?.mul(&x[1])?.sum(None, false);
-        let report = gradcheck(&f, &[input(&[0.1, -0.5, 2.0]), input(&[1.0, 2.0, 3.0])], GradcheckOptions::default()).unwrap();
+        let report = gradcheck(
+            &f,
+            &[input(&[0.1, -0.5, 2.0]), input(&[1.0, 2.0, 3.0])],
+            GradcheckOptions::default(),
+        )
+        .unwrap();
         assert_eq!(report.checked, 6);
         assert!(report.worst_ratio <= 1.0);
     }
@@ -146,8 +180,16 @@ mod tests {
     fn fails_on_a_wrong_gradient_naming_the_element() {
         // detach() hides x[1]'s contribution to the gradient: analytic says 0 for input 1.
         let f = |x: &[Tensor]| x[0].mul(&x[1].detach())?.sum(None, false);
-        let error = gradcheck(&f, &[input(&[1.0, 2.0]), input(&[3.0, -4.0])], GradcheckOptions::default()).unwrap_err();
+        let error = gradcheck(
+            &f,
+            &[input(&[1.0, 2.0]), input(&[3.0, -4.0])],
+            GradcheckOptions::default(),
+        )
+        .unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("input 1") && message.contains("[1]"), "{message}");
+        assert!(
+            message.contains("input 1") && message.contains("[1]"),
+            "{message}"
+        );
     }
 }

@@ -18,11 +18,11 @@
 
 #[macro_use]
 mod macros;
-pub mod tensor;
 pub mod autodiff;
 pub mod error;
 pub mod gradcheck;
 pub mod ops;
+pub mod tensor;
 pub mod threads;
 
 pub use autodiff::{backward, grad, no_grad, BackwardOptions};

@@ -17,8 +17,12 @@ pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
 fn pool_cell() -> &'static RwLock<Arc<ThreadPool>> {
     static POOL: OnceLock<RwLock<Arc<ThreadPool>>> = OnceLock::new();
     POOL.get_or_init(|| {
-        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        RwLock::new(Arc::new(build_pool(n).expect("the default thread pool must start")))
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        RwLock::new(Arc::new(
+            build_pool(n).expect("the default thread pool must start"),
+        ))
     })
 }
 
@@ -31,7 +35,10 @@ fn build_pool(n: usize) -> std::result::Result<ThreadPool, rayon::ThreadPoolBuil
 
 /// The pool the kernels use.
 pub fn pool() -> Arc<ThreadPool> {
-    pool_cell().read().unwrap_or_else(|e| e.into_inner()).clone()
+    pool_cell()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 /// The number of threads kernels may use (default: all cores).
@@ -42,13 +49,20 @@ pub fn num_threads() -> usize {
 /// Resizes the pool. Work already running finishes on the old pool.
 pub fn set_num_threads(n: usize) -> Result<()> {
     if n == 0 {
-        return Err(Error::argument("set_num_threads", "the number of threads must be at least 1"));
+        return Err(Error::argument(
+            "set_num_threads",
+            "the number of threads must be at least 1",
+        ));
     }
     if num_threads() == n {
         return Ok(());
     }
-    let new_pool = build_pool(n)
-        .map_err(|e| Error::argument("set_num_threads", format!("could not start {n} threads: {e}")))?;
+    let new_pool = build_pool(n).map_err(|e| {
+        Error::argument(
+            "set_num_threads",
+            format!("could not start {n} threads: {e}"),
+        )
+    })?;
     *pool_cell().write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_pool);
     Ok(())
 }

@@ -29,3 +29,37 @@ impl Drop for NoGradGuard {
         NO_GRAD_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }
 }
+
+/// Enters a no-grad region without a guard, for callers that cannot hold a Rust value across
+/// the region (the Python context manager). Pair every call with [`pop_no_grad`].
+pub fn push_no_grad() {
+    NO_GRAD_DEPTH.with(|d| d.set(d.get() + 1));
+}
+
+/// Leaves a region entered with [`push_no_grad`].
+pub fn pop_no_grad() {
+    NO_GRAD_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_nest_and_restore() {
+        assert!(is_grad_enabled());
+        {
+            let _outer = no_grad();
+            {
+                let _inner = no_grad();
+                assert!(!is_grad_enabled());
+            }
+            assert!(!is_grad_enabled());
+        }
+        assert!(is_grad_enabled());
+        push_no_grad();
+        assert!(!is_grad_enabled());
+        pop_no_grad();
+        assert!(is_grad_enabled());
+    }
+}

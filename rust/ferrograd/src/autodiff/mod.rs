@@ -7,7 +7,7 @@
 
 mod grad_mode;
 
-pub use grad_mode::{is_grad_enabled, no_grad, NoGradGuard};
+pub use grad_mode::{is_grad_enabled, no_grad, pop_no_grad, push_no_grad, NoGradGuard};
 
 use std::collections::{HashMap, HashSet};
 
@@ -124,7 +124,9 @@ fn run_backward(
         let input_grads = (node.backward)(&grad)?;
         drop(grad);
         for (input, input_grad) in node.inputs.iter().zip(input_grads) {
-            let Some(input_grad) = input_grad else { continue };
+            let Some(input_grad) = input_grad else {
+                continue;
+            };
             if !input.requires_grad() {
                 continue;
             }
@@ -151,7 +153,11 @@ fn run_backward(
 
 /// Computes the gradient of `output` with respect to every leaf that requires one and adds it to
 /// the leaf's `grad`. A non-scalar output needs an explicit `grad_output` of its shape.
-pub fn backward(output: &Tensor, grad_output: Option<Storage>, options: BackwardOptions) -> Result<()> {
+pub fn backward(
+    output: &Tensor,
+    grad_output: Option<Storage>,
+    options: BackwardOptions,
+) -> Result<()> {
     run_backward(
         output,
         grad_output,
@@ -184,7 +190,11 @@ pub fn grad(
     )?;
     Ok(inputs
         .iter()
-        .map(|t| found.get(&t.id()).map(|g| Tensor::from_storage(g.clone(), false)))
+        .map(|t| {
+            found
+                .get(&t.id())
+                .map(|g| Tensor::from_storage(g.clone(), false))
+        })
         .collect())
 }
 
@@ -192,5 +202,111 @@ impl Tensor {
     /// `backward()` for a scalar output: accumulates gradients into the leaves.
     pub fn backward(&self) -> Result<()> {
         backward(self, None, BackwardOptions::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::Tensor;
+
+    fn leaf(values: &[f64]) -> Tensor {
+        let t = Tensor::from_vec(&[values.len()], values.to_vec()).unwrap();
+        t.set_requires_grad(true).unwrap();
+        t
+    }
+
+    #[test]
+    fn shared_subexpression_accumulates() {
+        // y = x*x + x  →  dy/dx = 2x + 1
+        let x = leaf(&[3.0]);
+        let y = x
+            .mul(&x)
+            .unwrap()
+            .add(&x)
+            .unwrap()
+            .sum(None, false)
+            .unwrap();
+        y.backward().unwrap();
+        assert_eq!(
+            x.grad()
+                .unwrap()
+                .to_f64()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![7.0]
+        );
+    }
+
+    #[test]
+    fn non_scalar_needs_a_seed() {
+        let x = leaf(&[1.0, 2.0]);
+        let y = x.exp().unwrap();
+        assert!(matches!(y.backward(), Err(Error::Shape { .. })));
+        backward(
+            &y,
+            Some(Storage::full(&[2], 1.0, y.dtype())),
+            BackwardOptions::default(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn no_grad_records_nothing_and_backward_on_constant_errors() {
+        let x = leaf(&[1.0]);
+        let y = {
+            let _guard = no_grad();
+            x.exp().unwrap()
+        };
+        assert!(!y.requires_grad());
+        assert!(matches!(y.backward(), Err(Error::Autograd(_))));
+    }
+
+    #[test]
+    fn second_backward_without_retain_graph_errors() {
+        let x = leaf(&[1.0]);
+        let y = x.exp().unwrap().sum(None, false).unwrap();
+        y.backward().unwrap();
+        assert!(matches!(y.backward(), Err(Error::Autograd(_))));
+        let z = x.exp().unwrap().sum(None, false).unwrap();
+        backward(&z, None, BackwardOptions { retain_graph: true }).unwrap();
+        backward(&z, None, BackwardOptions { retain_graph: true }).unwrap();
+        // e + e + e: three backward passes accumulated into x.grad
+        let g = x.grad().unwrap().item().unwrap();
+        assert!((g - 3.0 * 1f64.exp()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn grad_returns_without_accumulating() {
+        let x = leaf(&[2.0]);
+        let unused = leaf(&[5.0]);
+        let y = x.square().unwrap().sum(None, false).unwrap();
+        let grads = grad(&y, &[x.clone(), unused], None, BackwardOptions::default()).unwrap();
+        assert_eq!(grads[0].as_ref().unwrap().item().unwrap(), 4.0);
+        assert!(grads[1].is_none());
+        assert!(x.grad().is_none());
+    }
+
+    #[test]
+    fn deep_chain_does_not_overflow_the_stack() {
+        let x = leaf(&[0.5]);
+        let mut y = x.clone();
+        for _ in 0..20_000 {
+            y = y.scale(1.0).unwrap();
+        }
+        y.sum(None, false).unwrap().backward().unwrap();
+        assert_eq!(x.grad().unwrap().item().unwrap(), 1.0);
+    }
+
+    #[test]
+    fn dropping_a_deep_unreleased_graph_does_not_overflow_the_stack() {
+        let x = leaf(&[0.5]);
+        let mut y = x.clone();
+        for _ in 0..200_000 {
+            y = y.scale(1.0).unwrap();
+        }
+        drop(y);
+        assert!(x.grad().is_none());
     }
 }

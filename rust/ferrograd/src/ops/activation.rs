@@ -34,10 +34,18 @@ pub(crate) struct Relu;
 impl UnaryOp for Relu {
     const NAME: &'static str = "relu";
     fn forward<F: Element>(self, x: F) -> F {
-        if x > F::zero() { x } else { F::zero() }
+        if x > F::zero() {
+            x
+        } else {
+            F::zero()
+        }
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
-        if x > F::zero() { F::one() } else { F::zero() }
+        if x > F::zero() {
+            F::one()
+        } else {
+            F::zero()
+        }
     }
 }
 
@@ -49,7 +57,11 @@ impl UnaryOp for Relu6 {
         x.max(F::zero()).min(F::lit(6.0))
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
-        if x > F::zero() && x < F::lit(6.0) { F::one() } else { F::zero() }
+        if x > F::zero() && x < F::lit(6.0) {
+            F::one()
+        } else {
+            F::zero()
+        }
     }
 }
 
@@ -59,10 +71,18 @@ pub(crate) struct LeakyRelu(pub f64);
 impl UnaryOp for LeakyRelu {
     const NAME: &'static str = "leaky_relu";
     fn forward<F: Element>(self, x: F) -> F {
-        if x > F::zero() { x } else { F::lit(self.0) * x }
+        if x > F::zero() {
+            x
+        } else {
+            F::lit(self.0) * x
+        }
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
-        if x > F::zero() { F::one() } else { F::lit(self.0) }
+        if x > F::zero() {
+            F::one()
+        } else {
+            F::lit(self.0)
+        }
     }
 }
 
@@ -72,10 +92,18 @@ pub(crate) struct Elu(pub f64);
 impl UnaryOp for Elu {
     const NAME: &'static str = "elu";
     fn forward<F: Element>(self, x: F) -> F {
-        if x > F::zero() { x } else { F::lit(self.0) * x.exp_m1() }
+        if x > F::zero() {
+            x
+        } else {
+            F::lit(self.0) * x.exp_m1()
+        }
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
-        if x > F::zero() { F::one() } else { F::lit(self.0) * x.exp() }
+        if x > F::zero() {
+            F::one()
+        } else {
+            F::lit(self.0) * x.exp()
+        }
     }
 }
 
@@ -85,11 +113,19 @@ impl UnaryOp for Selu {
     const NAME: &'static str = "selu";
     fn forward<F: Element>(self, x: F) -> F {
         let scale = F::lit(SELU_SCALE);
-        if x > F::zero() { scale * x } else { scale * F::lit(SELU_ALPHA) * x.exp_m1() }
+        if x > F::zero() {
+            scale * x
+        } else {
+            scale * F::lit(SELU_ALPHA) * x.exp_m1()
+        }
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
         let scale = F::lit(SELU_SCALE);
-        if x > F::zero() { scale } else { scale * F::lit(SELU_ALPHA) * x.exp() }
+        if x > F::zero() {
+            scale
+        } else {
+            scale * F::lit(SELU_ALPHA) * x.exp()
+        }
     }
 }
 
@@ -194,10 +230,16 @@ pub(crate) struct HardSigmoid;
 impl UnaryOp for HardSigmoid {
     const NAME: &'static str = "hard_sigmoid";
     fn forward<F: Element>(self, x: F) -> F {
-        ((x + F::lit(3.0)) / F::lit(6.0)).max(F::zero()).min(F::one())
+        ((x + F::lit(3.0)) / F::lit(6.0))
+            .max(F::zero())
+            .min(F::one())
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
-        if x > F::lit(-3.0) && x < F::lit(3.0) { F::lit(1.0 / 6.0) } else { F::zero() }
+        if x > F::lit(-3.0) && x < F::lit(3.0) {
+            F::lit(1.0 / 6.0)
+        } else {
+            F::zero()
+        }
     }
 }
 
@@ -260,13 +302,22 @@ mod tests {
     fn gelu_exact_reference_values() {
         // x·Φ(x) with Φ(1) = 0.8413447460685429, Φ(-1) = 0.15865525393145707.
         let x = t64(&[2], &[1.0, -1.0]);
-        assert_close(&values(&x.gelu(false).unwrap()), &[0.841_344_746_068_542_9, -0.158_655_253_931_457_07], 1e-12);
+        assert_close(
+            &values(&x.gelu(false).unwrap()),
+            &[0.841_344_746_068_542_9, -0.158_655_253_931_457_07],
+            1e-12,
+        );
     }
 
     #[test]
     fn relu_gradient_is_step() {
         let x = var64(&[3], &[-1.0, 0.5, 2.0]);
-        x.relu().unwrap().sum(None, false).unwrap().backward().unwrap();
+        x.relu()
+            .unwrap()
+            .sum(None, false)
+            .unwrap()
+            .backward()
+            .unwrap();
         assert_close(&values(&x.grad().unwrap()), &[0.0, 1.0, 1.0], 0.0);
     }
 }

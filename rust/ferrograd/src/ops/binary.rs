@@ -40,26 +40,54 @@ macro_rules! binary_op {
     };
 }
 
-binary_op!(Add, "add", Some((1.0, 1.0)), |a, b| a + b, (F::one(), F::one()));
-binary_op!(Sub, "subtract", Some((1.0, -1.0)), |a, b| a - b, (F::one(), -F::one()));
+binary_op!(
+    Add,
+    "add",
+    Some((1.0, 1.0)),
+    |a, b| a + b,
+    (F::one(), F::one())
+);
+binary_op!(
+    Sub,
+    "subtract",
+    Some((1.0, -1.0)),
+    |a, b| a - b,
+    (F::one(), -F::one())
+);
 binary_op!(Mul, "multiply", None, |a, b| a * b, (b, a));
 binary_op!(Div, "divide", None, |a, b| a / b, (b.recip(), -a / (b * b)));
 // d(a^b)/db = a^b ln a; taken as 0 where a = 0 (the limit for b > 0), as PyTorch does.
 binary_op!(Pow, "power", None, |a, b| a.powf(b), {
-    let db = if a == F::zero() { F::zero() } else { a.powf(b) * a.ln() };
+    let db = if a == F::zero() {
+        F::zero()
+    } else {
+        a.powf(b) * a.ln()
+    };
     (b * a.powf(b - F::one()), db)
 });
 // Ties send the gradient to the first operand, as TensorFlow's maximum.
-binary_op!(Maximum, "maximum", None, |a, b| if a >= b { a } else { b }, if a >= b {
-    (F::one(), F::zero())
-} else {
-    (F::zero(), F::one())
-});
-binary_op!(Minimum, "minimum", None, |a, b| if a <= b { a } else { b }, if a <= b {
-    (F::one(), F::zero())
-} else {
-    (F::zero(), F::one())
-});
+binary_op!(
+    Maximum,
+    "maximum",
+    None,
+    |a, b| if a >= b { a } else { b },
+    if a >= b {
+        (F::one(), F::zero())
+    } else {
+        (F::zero(), F::one())
+    }
+);
+binary_op!(
+    Minimum,
+    "minimum",
+    None,
+    |a, b| if a <= b { a } else { b },
+    if a <= b {
+        (F::one(), F::zero())
+    } else {
+        (F::zero(), F::one())
+    }
+);
 
 fn binary_typed<F: Element, K: BinaryOp>(
     lhs: &Tensor,
@@ -80,30 +108,49 @@ fn binary_typed<F: Element, K: BinaryOp>(
         }
     };
     let (a_needs, b_needs) = (lhs.requires_grad(), rhs.requires_grad());
-    Ok(Tensor::from_op(Storage::from_array(out), K::NAME, &[lhs, rhs], move || {
-        Box::new(move |g: &Storage| {
-            let g = typed_grad::<F>(K::NAME, g)?;
-            if let Some((ca, cb)) = K::CONSTANT_PARTIALS {
-                let scaled = |c: f64| -> ArrayD<F> {
-                    if c == 1.0 { g.to_owned() } else { g.mapv(|v| v * F::lit(c)) }
-                };
-                let ga = a_needs.then(|| some_grad(unbroadcast(scaled(ca), a.shape()))).flatten();
-                let gb = b_needs.then(|| some_grad(unbroadcast(scaled(cb), b.shape()))).flatten();
-                return Ok(vec![ga, gb]);
-            }
-            let av = a.broadcast(g.raw_dim()).expect("shape checked in forward");
-            let bv = b.broadcast(g.raw_dim()).expect("shape checked in forward");
-            let ga = a_needs.then(|| {
-                let full = Zip::from(g).and(&av).and(&bv).map_collect(|&g, &x, &y| g * op.partials(x, y).0);
-                some_grad(unbroadcast(full, a.shape()))
-            });
-            let gb = b_needs.then(|| {
-                let full = Zip::from(g).and(&av).and(&bv).map_collect(|&g, &x, &y| g * op.partials(x, y).1);
-                some_grad(unbroadcast(full, b.shape()))
-            });
-            Ok(vec![ga.flatten(), gb.flatten()])
-        })
-    }))
+    Ok(Tensor::from_op(
+        Storage::from_array(out),
+        K::NAME,
+        &[lhs, rhs],
+        move || {
+            Box::new(move |g: &Storage| {
+                let g = typed_grad::<F>(K::NAME, g)?;
+                if let Some((ca, cb)) = K::CONSTANT_PARTIALS {
+                    let scaled = |c: f64| -> ArrayD<F> {
+                        if c == 1.0 {
+                            g.to_owned()
+                        } else {
+                            g.mapv(|v| v * F::lit(c))
+                        }
+                    };
+                    let ga = a_needs
+                        .then(|| some_grad(unbroadcast(scaled(ca), a.shape())))
+                        .flatten();
+                    let gb = b_needs
+                        .then(|| some_grad(unbroadcast(scaled(cb), b.shape())))
+                        .flatten();
+                    return Ok(vec![ga, gb]);
+                }
+                let av = a.broadcast(g.raw_dim()).expect("shape checked in forward");
+                let bv = b.broadcast(g.raw_dim()).expect("shape checked in forward");
+                let ga = a_needs.then(|| {
+                    let full = Zip::from(g)
+                        .and(&av)
+                        .and(&bv)
+                        .map_collect(|&g, &x, &y| g * op.partials(x, y).0);
+                    some_grad(unbroadcast(full, a.shape()))
+                });
+                let gb = b_needs.then(|| {
+                    let full = Zip::from(g)
+                        .and(&av)
+                        .and(&bv)
+                        .map_collect(|&g, &x, &y| g * op.partials(x, y).1);
+                    some_grad(unbroadcast(full, b.shape()))
+                });
+                Ok(vec![ga.flatten(), gb.flatten()])
+            })
+        },
+    ))
 }
 
 /// Applies a [`BinaryOp`], promoting mixed dtypes to float64.
@@ -163,9 +210,18 @@ mod tests {
     fn mul_and_div_gradients() {
         let a = var64(&[2], &[2.0, 3.0]);
         let b = var64(&[2], &[4.0, 5.0]);
-        a.div(&b).unwrap().sum(None, false).unwrap().backward().unwrap();
+        a.div(&b)
+            .unwrap()
+            .sum(None, false)
+            .unwrap()
+            .backward()
+            .unwrap();
         assert_close(&values(&a.grad().unwrap()), &[0.25, 0.2], 1e-15);
-        assert_close(&values(&b.grad().unwrap()), &[-2.0 / 16.0, -3.0 / 25.0], 1e-15);
+        assert_close(
+            &values(&b.grad().unwrap()),
+            &[-2.0 / 16.0, -3.0 / 25.0],
+            1e-15,
+        );
     }
 
     #[test]
@@ -173,7 +229,10 @@ mod tests {
         let a = t64(&[2, 3], &[0.0; 6]);
         let b = t64(&[4], &[0.0; 4]);
         let message = a.add(&b).unwrap_err().to_string();
-        assert!(message.contains("[2, 3]") && message.contains("[4]"), "{message}");
+        assert!(
+            message.contains("[2, 3]") && message.contains("[4]"),
+            "{message}"
+        );
     }
 
     #[test]

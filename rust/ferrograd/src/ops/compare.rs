@@ -35,9 +35,10 @@ fn compare_typed<F: Element>(a: &Array<F>, b: &Array<F>, cmp: Comparison) -> Res
     let shape = broadcast_shapes("compare", a.shape(), b.shape())?;
     let av = a.broadcast(IxDyn(&shape)).expect("shape checked");
     let bv = b.broadcast(IxDyn(&shape)).expect("shape checked");
-    let mask = Zip::from(&av)
-        .and(&bv)
-        .map_collect(|&x, &y| if cmp.holds(x, y) { F::one() } else { F::zero() });
+    let mask =
+        Zip::from(&av)
+            .and(&bv)
+            .map_collect(|&x, &y| if cmp.holds(x, y) { F::one() } else { F::zero() });
     Ok(Tensor::from_array(mask))
 }
 
@@ -47,7 +48,11 @@ fn where_typed<F: Element>(
     a: Array<F>,
     b: Array<F>,
 ) -> Result<Tensor> {
-    let shape = broadcast_shapes("where", &broadcast_shapes("where", condition.shape(), a.shape())?, b.shape())?;
+    let shape = broadcast_shapes(
+        "where",
+        &broadcast_shapes("where", condition.shape(), a.shape())?,
+        b.shape(),
+    )?;
     let dim = IxDyn(&shape);
     let cv = condition.broadcast(dim.clone()).expect("shape checked");
     let av = a.broadcast(dim.clone()).expect("shape checked");
@@ -57,15 +62,31 @@ fn where_typed<F: Element>(
         .and(&bv)
         .map_collect(|&c, &x, &y| if c != F::zero() { x } else { y });
     let (a_shape, b_shape) = (a.shape().to_vec(), b.shape().to_vec());
-    Ok(Tensor::from_op(Storage::from_array(out), "where", &inputs, move || {
-        Box::new(move |g: &Storage| {
-            let g = typed_grad::<F>("where", g)?;
-            let cv = condition.broadcast(g.raw_dim()).expect("shape checked in forward");
-            let ga = Zip::from(g).and(&cv).map_collect(|&g, &c| if c != F::zero() { g } else { F::zero() });
-            let gb = Zip::from(g).and(&cv).map_collect(|&g, &c| if c != F::zero() { F::zero() } else { g });
-            Ok(vec![some_grad(unbroadcast(ga, &a_shape)), some_grad(unbroadcast(gb, &b_shape))])
-        })
-    }))
+    Ok(Tensor::from_op(
+        Storage::from_array(out),
+        "where",
+        &inputs,
+        move || {
+            Box::new(move |g: &Storage| {
+                let g = typed_grad::<F>("where", g)?;
+                let cv = condition
+                    .broadcast(g.raw_dim())
+                    .expect("shape checked in forward");
+                let ga =
+                    Zip::from(g)
+                        .and(&cv)
+                        .map_collect(|&g, &c| if c != F::zero() { g } else { F::zero() });
+                let gb =
+                    Zip::from(g)
+                        .and(&cv)
+                        .map_collect(|&g, &c| if c != F::zero() { F::zero() } else { g });
+                Ok(vec![
+                    some_grad(unbroadcast(ga, &a_shape)),
+                    some_grad(unbroadcast(gb, &b_shape)),
+                ])
+            })
+        },
+    ))
 }
 
 impl Tensor {
@@ -113,7 +134,15 @@ mod tests {
     fn comparisons_make_masks() {
         let a = t64(&[3], &[1.0, 2.0, 3.0]);
         let b = t64(&[], &[2.0]);
-        assert_close(&values(&a.compare(&b, Comparison::Greater).unwrap()), &[0.0, 0.0, 1.0], 0.0);
-        assert_close(&values(&a.compare(&b, Comparison::LessEqual).unwrap()), &[1.0, 1.0, 0.0], 0.0);
+        assert_close(
+            &values(&a.compare(&b, Comparison::Greater).unwrap()),
+            &[0.0, 0.0, 1.0],
+            0.0,
+        );
+        assert_close(
+            &values(&a.compare(&b, Comparison::LessEqual).unwrap()),
+            &[1.0, 1.0, 0.0],
+            0.0,
+        );
     }
 }

@@ -20,12 +20,9 @@ fn unary_typed<F: Element, K: UnaryOp>(input: &Tensor, x: Array<F>, op: K) -> Te
     Tensor::from_op(out, K::NAME, &[input], move || {
         Box::new(move |g: &Storage| {
             let g = typed_grad::<F>(K::NAME, g)?;
-            let dx = zip3_elements(
-                g.view(),
-                x.view(),
-                y.view(),
-                |g, x, y| g * op.derivative(x, y),
-            );
+            let dx = zip3_elements(g.view(), x.view(), y.view(), |g, x, y| {
+                g * op.derivative(x, y)
+            });
             Ok(vec![some_grad(dx)])
         })
     })
@@ -194,13 +191,22 @@ mod tests {
         let y = x.exp().unwrap();
         assert_close(&values(&y), &[1.0, 1f64.exp(), (-2f64).exp()], 1e-12);
         y.sum(None, false).unwrap().backward().unwrap();
-        assert_close(&values(&x.grad().unwrap()), &[1.0, 1f64.exp(), (-2f64).exp()], 1e-12);
+        assert_close(
+            &values(&x.grad().unwrap()),
+            &[1.0, 1f64.exp(), (-2f64).exp()],
+            1e-12,
+        );
     }
 
     #[test]
     fn clip_passes_gradient_inside_and_at_bounds() {
         let x = var64(&[4], &[-2.0, -1.0, 0.5, 3.0]);
-        x.clip(-1.0, 1.0).unwrap().sum(None, false).unwrap().backward().unwrap();
+        x.clip(-1.0, 1.0)
+            .unwrap()
+            .sum(None, false)
+            .unwrap()
+            .backward()
+            .unwrap();
         assert_close(&values(&x.grad().unwrap()), &[0.0, 1.0, 1.0, 0.0], 0.0);
         assert!(x.clip(1.0, -1.0).is_err());
     }

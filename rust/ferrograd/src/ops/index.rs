@@ -19,12 +19,20 @@ pub struct SliceSpec {
 impl SliceSpec {
     /// The whole axis (`:`).
     pub fn full() -> SliceSpec {
-        SliceSpec { start: None, stop: None, step: 1 }
+        SliceSpec {
+            start: None,
+            stop: None,
+            step: 1,
+        }
     }
 
     /// `start:stop`.
     pub fn range(start: isize, stop: isize) -> SliceSpec {
-        SliceSpec { start: Some(start), stop: Some(stop), step: 1 }
+        SliceSpec {
+            start: Some(start),
+            stop: Some(stop),
+            step: 1,
+        }
     }
 
     /// The ndarray slice selecting the same elements as numpy would on an axis of `len`
@@ -42,7 +50,10 @@ impl SliceSpec {
             let stop = self.stop.map(|v| clamp(fix(v), 0, n)).unwrap_or(n);
             Ok(Slice::new(start, Some(stop.max(start)), step))
         } else {
-            let start = self.start.map(|v| clamp(fix(v), -1, n - 1)).unwrap_or(n - 1);
+            let start = self
+                .start
+                .map(|v| clamp(fix(v), -1, n - 1))
+                .unwrap_or(n - 1);
             let stop = self.stop.map(|v| clamp(fix(v), -1, n - 1)).unwrap_or(-1);
             if start <= stop {
                 return Ok(Slice::new(0, Some(0), 1));
@@ -81,7 +92,10 @@ fn resolve_indices(op: &'static str, indices: &[i64], len: usize) -> Result<Vec<
         .map(|&i| {
             let j = if i < 0 { i + len as i64 } else { i };
             if j < 0 || j >= len as i64 {
-                Err(Error::argument(op, format!("index {i} is out of bounds for an axis of size {len}")))
+                Err(Error::argument(
+                    op,
+                    format!("index {i} is out of bounds for an axis of size {len}"),
+                ))
             } else {
                 Ok(j as usize)
             }
@@ -101,14 +115,18 @@ fn take_typed<F: Element>(
     let mut out_shape = shape[..axis].to_vec();
     out_shape.extend(&index_shape);
     out_shape.extend(&shape[axis + 1..]);
-    let out = gathered.into_shape_with_order(IxDyn(&out_shape)).expect("same size");
+    let out = gathered
+        .into_shape_with_order(IxDyn(&out_shape))
+        .expect("same size");
     Tensor::from_op(Storage::from_array(out), "take", &[input], move || {
         Box::new(move |g: &Storage| {
             let g = typed_grad::<F>("take", g)?;
             let mut flat_shape = shape[..axis].to_vec();
             flat_shape.push(indices.len());
             flat_shape.extend(&shape[axis + 1..]);
-            let g = g.to_shape(IxDyn(&flat_shape)).expect("gradient has the output's size");
+            let g = g
+                .to_shape(IxDyn(&flat_shape))
+                .expect("gradient has the output's size");
             // Repeated indices accumulate, as a scatter-add.
             let mut dx = ArrayD::<F>::zeros(IxDyn(&shape));
             for (position, &index) in indices.iter().enumerate() {
@@ -120,29 +138,51 @@ fn take_typed<F: Element>(
     })
 }
 
-fn concatenate_typed<F: Element>(inputs: &[Tensor], arrays: Vec<Array<F>>, axis: usize) -> Result<Tensor> {
+fn concatenate_typed<F: Element>(
+    inputs: &[Tensor],
+    arrays: Vec<Array<F>>,
+    axis: usize,
+) -> Result<Tensor> {
     let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
-    let out = ndarray::concatenate(Axis(axis), &views).map_err(|e| Error::shape("concatenate", e.to_string()))?;
+    let out = ndarray::concatenate(Axis(axis), &views)
+        .map_err(|e| Error::shape("concatenate", e.to_string()))?;
     let sizes: Vec<usize> = arrays.iter().map(|a| a.shape()[axis]).collect();
     let refs: Vec<&Tensor> = inputs.iter().collect();
-    Ok(Tensor::from_op(Storage::from_array(out), "concatenate", &refs, move || {
-        Box::new(move |g: &Storage| {
-            let g = typed_grad::<F>("concatenate", g)?;
-            let mut start = 0;
-            Ok(sizes
-                .iter()
-                .map(|&size| {
-                    let part = g.slice_axis(Axis(axis), Slice::from(start..start + size)).to_owned();
-                    start += size;
-                    some_grad(part)
-                })
-                .collect())
-        })
-    }))
+    Ok(Tensor::from_op(
+        Storage::from_array(out),
+        "concatenate",
+        &refs,
+        move || {
+            Box::new(move |g: &Storage| {
+                let g = typed_grad::<F>("concatenate", g)?;
+                let mut start = 0;
+                Ok(sizes
+                    .iter()
+                    .map(|&size| {
+                        let part = g
+                            .slice_axis(Axis(axis), Slice::from(start..start + size))
+                            .to_owned();
+                        start += size;
+                        some_grad(part)
+                    })
+                    .collect())
+            })
+        },
+    ))
 }
 
-fn pad_typed<F: Element>(input: &Tensor, a: Array<F>, widths: Vec<(usize, usize)>, value: f64) -> Tensor {
-    let out_shape: Vec<usize> = a.shape().iter().zip(&widths).map(|(&d, &(lo, hi))| d + lo + hi).collect();
+fn pad_typed<F: Element>(
+    input: &Tensor,
+    a: Array<F>,
+    widths: Vec<(usize, usize)>,
+    value: f64,
+) -> Tensor {
+    let out_shape: Vec<usize> = a
+        .shape()
+        .iter()
+        .zip(&widths)
+        .map(|(&d, &(lo, hi))| d + lo + hi)
+        .collect();
     let mut out = ArrayD::<F>::from_elem(IxDyn(&out_shape), F::lit(value));
     let inner: Vec<Slice> = a
         .shape()
@@ -189,13 +229,22 @@ impl Tensor {
         if specs.len() > shape.len() {
             return Err(Error::argument(
                 "slice",
-                format!("too many indices: {} for a tensor of shape {shape:?}", specs.len()),
+                format!(
+                    "too many indices: {} for a tensor of shape {shape:?}",
+                    specs.len()
+                ),
             ));
         }
         let slices = shape
             .iter()
             .enumerate()
-            .map(|(axis, &len)| specs.get(axis).copied().unwrap_or_else(SliceSpec::full).resolve(len))
+            .map(|(axis, &len)| {
+                specs
+                    .get(axis)
+                    .copied()
+                    .unwrap_or_else(SliceSpec::full)
+                    .resolve(len)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(dispatch!(self.storage(), |a| slice_typed(self, a, slices)))
     }
@@ -204,16 +253,29 @@ impl Tensor {
     /// shape replaces `axis` with the shape of `indices`. Negative indices count from the end;
     /// out-of-range ones are an error.
     pub fn take(&self, indices: &ArrayD<i64>, axis: Option<isize>) -> Result<Tensor> {
-        let source = if axis.is_none() { self.flatten()? } else { self.clone() };
+        let source = if axis.is_none() {
+            self.flatten()?
+        } else {
+            self.clone()
+        };
         let axis = normalize_axis("take", axis.unwrap_or(0), source.ndim().max(1))?;
         if source.ndim() == 0 {
-            return Err(Error::argument("take", "cannot take from a 0-d tensor along an axis"));
+            return Err(Error::argument(
+                "take",
+                "cannot take from a 0-d tensor along an axis",
+            ));
         }
         let len = source.shape()[axis];
         let flat: Vec<i64> = indices.iter().copied().collect();
         let resolved = resolve_indices("take", &flat, len)?;
         let index_shape = indices.shape().to_vec();
-        Ok(dispatch!(source.storage(), |a| take_typed(&source, a, resolved, index_shape, axis)))
+        Ok(dispatch!(source.storage(), |a| take_typed(
+            &source,
+            a,
+            resolved,
+            index_shape,
+            axis
+        )))
     }
 
     /// Joins tensors along an existing axis. Dtypes are promoted to the widest.
@@ -223,13 +285,20 @@ impl Tensor {
             .ok_or_else(|| Error::argument("concatenate", "needs at least one tensor"))?;
         let ndim = first.ndim();
         if ndim == 0 {
-            return Err(Error::shape("concatenate", "zero-dimensional tensors cannot be concatenated"));
+            return Err(Error::shape(
+                "concatenate",
+                "zero-dimensional tensors cannot be concatenated",
+            ));
         }
         let axis = normalize_axis("concatenate", axis, ndim)?;
         let shapes: Vec<Vec<usize>> = tensors.iter().map(|t| t.shape()).collect();
         for (i, shape) in shapes.iter().enumerate() {
             let fits = shape.len() == ndim
-                && shape.iter().zip(&shapes[0]).enumerate().all(|(d, (x, y))| d == axis || x == y);
+                && shape
+                    .iter()
+                    .zip(&shapes[0])
+                    .enumerate()
+                    .all(|(d, (x, y))| d == axis || x == y);
             if !fits {
                 return Err(Error::shape(
                     "concatenate",
@@ -240,17 +309,36 @@ impl Tensor {
                 ));
             }
         }
-        let dtype = tensors.iter().fold(first.dtype(), |d, t| d.promote(t.dtype()));
-        let cast = tensors.iter().map(|t| t.cast(dtype)).collect::<Result<Vec<_>>>()?;
+        let dtype = tensors
+            .iter()
+            .fold(first.dtype(), |d, t| d.promote(t.dtype()));
+        let cast = tensors
+            .iter()
+            .map(|t| t.cast(dtype))
+            .collect::<Result<Vec<_>>>()?;
         match dtype {
-            DType::F32 => concatenate_typed(&cast, cast.iter().map(|t| t.array::<f32>()).collect::<Result<_>>()?, axis),
-            DType::F64 => concatenate_typed(&cast, cast.iter().map(|t| t.array::<f64>()).collect::<Result<_>>()?, axis),
+            DType::F32 => concatenate_typed(
+                &cast,
+                cast.iter()
+                    .map(|t| t.array::<f32>())
+                    .collect::<Result<_>>()?,
+                axis,
+            ),
+            DType::F64 => concatenate_typed(
+                &cast,
+                cast.iter()
+                    .map(|t| t.array::<f64>())
+                    .collect::<Result<_>>()?,
+                axis,
+            ),
         }
     }
 
     /// Joins tensors of one shape along a new axis.
     pub fn stack(tensors: &[Tensor], axis: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| Error::argument("stack", "needs at least one tensor"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::argument("stack", "needs at least one tensor"))?;
         let shape = first.shape();
         if let Some((i, t)) = tensors.iter().enumerate().find(|(_, t)| t.shape() != shape) {
             return Err(Error::shape(
@@ -259,7 +347,10 @@ impl Tensor {
             ));
         }
         let axis = normalize_axis("stack", axis, shape.len() + 1)? as isize;
-        let expanded = tensors.iter().map(|t| t.expand_dims(axis)).collect::<Result<Vec<_>>>()?;
+        let expanded = tensors
+            .iter()
+            .map(|t| t.expand_dims(axis))
+            .collect::<Result<Vec<_>>>()?;
         Tensor::concatenate(&expanded, axis)
     }
 
@@ -268,10 +359,19 @@ impl Tensor {
         if widths.len() != self.ndim() {
             return Err(Error::argument(
                 "pad",
-                format!("needs one (before, after) pair per axis: {} pairs for shape {:?}", widths.len(), self.shape()),
+                format!(
+                    "needs one (before, after) pair per axis: {} pairs for shape {:?}",
+                    widths.len(),
+                    self.shape()
+                ),
             ));
         }
-        Ok(dispatch!(self.storage(), |a| pad_typed(self, a, widths.to_vec(), value)))
+        Ok(dispatch!(self.storage(), |a| pad_typed(
+            self,
+            a,
+            widths.to_vec(),
+            value
+        )))
     }
 
     /// One-hot encodes integer `indices` into a new last axis of `num_classes`. Indices outside
@@ -294,10 +394,25 @@ mod tests {
     fn slice_follows_numpy_including_negative_steps() {
         let x = var64(&[5], &[0.0, 1.0, 2.0, 3.0, 4.0]);
         let spec = |start, stop, step| SliceSpec { start, stop, step };
-        assert_close(&values(&x.slice(&[spec(Some(1), Some(4), 2)]).unwrap()), &[1.0, 3.0], 0.0);
-        assert_close(&values(&x.slice(&[spec(None, None, -1)]).unwrap()), &[4.0, 3.0, 2.0, 1.0, 0.0], 0.0);
-        assert_close(&values(&x.slice(&[spec(Some(-2), None, -2)]).unwrap()), &[3.0, 1.0], 0.0);
-        assert_eq!(x.slice(&[spec(Some(3), Some(1), 1)]).unwrap().shape(), vec![0]);
+        assert_close(
+            &values(&x.slice(&[spec(Some(1), Some(4), 2)]).unwrap()),
+            &[1.0, 3.0],
+            0.0,
+        );
+        assert_close(
+            &values(&x.slice(&[spec(None, None, -1)]).unwrap()),
+            &[4.0, 3.0, 2.0, 1.0, 0.0],
+            0.0,
+        );
+        assert_close(
+            &values(&x.slice(&[spec(Some(-2), None, -2)]).unwrap()),
+            &[3.0, 1.0],
+            0.0,
+        );
+        assert_eq!(
+            x.slice(&[spec(Some(3), Some(1), 1)]).unwrap().shape(),
+            vec![0]
+        );
         let y = x.slice(&[spec(Some(-2), None, -2)]).unwrap();
         y.sum(None, false).unwrap().backward().unwrap();
         assert_close(&values(&x.grad().unwrap()), &[0.0, 1.0, 0.0, 1.0, 0.0], 0.0);
@@ -310,7 +425,11 @@ mod tests {
         let y = x.take(&idx, Some(0)).unwrap();
         assert_close(&values(&y), &[5.0, 6.0, 1.0, 2.0, 5.0, 6.0], 0.0);
         y.sum(None, false).unwrap().backward().unwrap();
-        assert_close(&values(&x.grad().unwrap()), &[1.0, 1.0, 0.0, 0.0, 2.0, 2.0], 0.0);
+        assert_close(
+            &values(&x.grad().unwrap()),
+            &[1.0, 1.0, 0.0, 0.0, 2.0, 2.0],
+            0.0,
+        );
         let bad = ArrayD::from_shape_vec(IxDyn(&[1]), vec![3i64]).unwrap();
         assert!(x.take(&bad, Some(0)).is_err());
     }
@@ -321,18 +440,34 @@ mod tests {
         let b = var64(&[2, 2], &[3.0, 4.0, 5.0, 6.0]);
         let c = Tensor::concatenate(&[a.clone(), b.clone()], 0).unwrap();
         assert_eq!(c.shape(), vec![3, 2]);
-        c.mul(&t64(&[3, 1], &[1.0, 2.0, 3.0])).unwrap().sum(None, false).unwrap().backward().unwrap();
+        c.mul(&t64(&[3, 1], &[1.0, 2.0, 3.0]))
+            .unwrap()
+            .sum(None, false)
+            .unwrap()
+            .backward()
+            .unwrap();
         assert_close(&values(&b.grad().unwrap()), &[2.0, 2.0, 3.0, 3.0], 0.0);
         assert!(Tensor::concatenate(&[a.clone(), b.clone()], 1).is_err());
-        assert_eq!(Tensor::stack(&[a.clone(), a.clone()], -1).unwrap().shape(), vec![1, 2, 2]);
+        assert_eq!(
+            Tensor::stack(&[a.clone(), a.clone()], -1).unwrap().shape(),
+            vec![1, 2, 2]
+        );
         let p = a.pad(&[(1, 0), (0, 2)], -1.0).unwrap();
-        assert_close(&values(&p), &[-1.0, -1.0, -1.0, -1.0, 1.0, 2.0, -1.0, -1.0], 0.0);
+        assert_close(
+            &values(&p),
+            &[-1.0, -1.0, -1.0, -1.0, 1.0, 2.0, -1.0, -1.0],
+            0.0,
+        );
     }
 
     #[test]
     fn one_hot_zeroes_out_of_range() {
         let idx = ArrayD::from_shape_vec(IxDyn(&[3]), vec![0i64, 2, -1]).unwrap();
         let y = Tensor::one_hot(&idx, 3, DType::F64);
-        assert_close(&values(&y), &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], 0.0);
+        assert_close(
+            &values(&y),
+            &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+            0.0,
+        );
     }
 }

@@ -31,7 +31,12 @@ impl<F> SendPtr<F> {
 
 /// The element offset of batch `index` (row-major over `batch_shape`) in an operand whose batch
 /// axes are `dims` with `strides`, right-aligned against `batch_shape` (broadcast axes: stride 0).
-fn batch_offset(mut index: usize, batch_shape: &[usize], dims: &[usize], strides: &[isize]) -> isize {
+fn batch_offset(
+    mut index: usize,
+    batch_shape: &[usize],
+    dims: &[usize],
+    strides: &[isize],
+) -> isize {
     let mut offset = 0isize;
     let lead = batch_shape.len() - dims.len();
     for axis in (0..batch_shape.len()).rev() {
@@ -53,7 +58,11 @@ pub fn matmul_arrays<F: Element>(a: ArrayViewD<'_, F>, b: ArrayViewD<'_, F>) -> 
     if a.ndim() < 2 || b.ndim() < 2 {
         return Err(Error::shape(
             "matmul",
-            format!("needs at least 2-D operands, got shapes {:?} and {:?}", a.shape(), b.shape()),
+            format!(
+                "needs at least 2-D operands, got shapes {:?} and {:?}",
+                a.shape(),
+                b.shape()
+            ),
         ));
     }
     let owned_a;
@@ -161,26 +170,42 @@ fn transposed<F: Element>(a: &Array<F>) -> ArrayViewD<'_, F> {
     view
 }
 
-fn matmul_typed<F: Element>(lhs: &Tensor, rhs: &Tensor, a: Array<F>, b: Array<F>) -> Result<Tensor> {
+fn matmul_typed<F: Element>(
+    lhs: &Tensor,
+    rhs: &Tensor,
+    a: Array<F>,
+    b: Array<F>,
+) -> Result<Tensor> {
     let out = matmul_arrays(a.view(), b.view())?;
     let (a_needs, b_needs) = (lhs.requires_grad(), rhs.requires_grad());
-    Ok(Tensor::from_op(Storage::from_array(out), "matmul", &[lhs, rhs], move || {
-        Box::new(move |g: &Storage| {
-            let g = typed_grad::<F>("matmul", g)?;
-            // dA = dY · Bᵀ, dB = Aᵀ · dY, summed over broadcast batch axes.
-            let ga = if a_needs {
-                some_grad(unbroadcast(matmul_arrays(g.view(), transposed(&b))?, a.shape()))
-            } else {
-                None
-            };
-            let gb = if b_needs {
-                some_grad(unbroadcast(matmul_arrays(transposed(&a), g.view())?, b.shape()))
-            } else {
-                None
-            };
-            Ok(vec![ga, gb])
-        })
-    }))
+    Ok(Tensor::from_op(
+        Storage::from_array(out),
+        "matmul",
+        &[lhs, rhs],
+        move || {
+            Box::new(move |g: &Storage| {
+                let g = typed_grad::<F>("matmul", g)?;
+                // dA = dY · Bᵀ, dB = Aᵀ · dY, summed over broadcast batch axes.
+                let ga = if a_needs {
+                    some_grad(unbroadcast(
+                        matmul_arrays(g.view(), transposed(&b))?,
+                        a.shape(),
+                    ))
+                } else {
+                    None
+                };
+                let gb = if b_needs {
+                    some_grad(unbroadcast(
+                        matmul_arrays(transposed(&a), g.view())?,
+                        b.shape(),
+                    ))
+                } else {
+                    None
+                };
+                Ok(vec![ga, gb])
+            })
+        },
+    ))
 }
 
 impl Tensor {
@@ -194,7 +219,14 @@ impl Tensor {
                 format!("operands must have at least one dimension, got shapes {sa:?} and {sb:?}"),
             ));
         }
-        let (k_a, k_b) = (sa[sa.len() - 1], if sb.len() == 1 { sb[0] } else { sb[sb.len() - 2] });
+        let (k_a, k_b) = (
+            sa[sa.len() - 1],
+            if sb.len() == 1 {
+                sb[0]
+            } else {
+                sb[sb.len() - 2]
+            },
+        );
         if k_a != k_b {
             return Err(Error::shape(
                 "matmul",
@@ -204,8 +236,16 @@ impl Tensor {
                 ),
             ));
         }
-        let a = if sa.len() == 1 { self.reshape(&[1, sa[0] as isize])? } else { self.clone() };
-        let b = if sb.len() == 1 { other.reshape(&[sb[0] as isize, 1])? } else { other.clone() };
+        let a = if sa.len() == 1 {
+            self.reshape(&[1, sa[0] as isize])?
+        } else {
+            self.clone()
+        };
+        let b = if sb.len() == 1 {
+            other.reshape(&[sb[0] as isize, 1])?
+        } else {
+            other.clone()
+        };
         let dtype = a.dtype().promote(b.dtype());
         let (a, b) = (a.cast(dtype)?, b.cast(dtype)?);
 
@@ -248,8 +288,16 @@ mod tests {
         assert_close(&values(&y), &[58.0, 64.0, 139.0, 154.0], 0.0);
         y.sum(None, false).unwrap().backward().unwrap();
         // dA = 1 · Bᵀ: row sums of B; dB = Aᵀ · 1: column sums of A.
-        assert_close(&values(&a.grad().unwrap()), &[15.0, 19.0, 23.0, 15.0, 19.0, 23.0], 0.0);
-        assert_close(&values(&b.grad().unwrap()), &[5.0, 5.0, 7.0, 7.0, 9.0, 9.0], 0.0);
+        assert_close(
+            &values(&a.grad().unwrap()),
+            &[15.0, 19.0, 23.0, 15.0, 19.0, 23.0],
+            0.0,
+        );
+        assert_close(
+            &values(&b.grad().unwrap()),
+            &[5.0, 5.0, 7.0, 7.0, 9.0, 9.0],
+            0.0,
+        );
     }
 
     #[test]
@@ -257,7 +305,10 @@ mod tests {
         let v = t64(&[3], &[1.0, 2.0, 3.0]);
         let m = t64(&[3, 2], &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
         assert_eq!(v.matmul(&m).unwrap().shape(), vec![2]);
-        assert_eq!(m.transpose(None).unwrap().matmul(&v).unwrap().shape(), vec![2]);
+        assert_eq!(
+            m.transpose(None).unwrap().matmul(&v).unwrap().shape(),
+            vec![2]
+        );
         assert_eq!(v.matmul(&v).unwrap().shape(), Vec::<usize>::new());
         assert_close(&values(&v.matmul(&v).unwrap()), &[14.0], 0.0);
     }
@@ -271,7 +322,11 @@ mod tests {
         y.sum(None, false).unwrap().backward().unwrap();
         assert_eq!(b.grad().unwrap().shape(), vec![3, 2, 1]);
         // dB[j] = sum_i A[i]ᵀ = [4, 6] for every j.
-        assert_close(&values(&b.grad().unwrap()), &[4.0, 6.0, 4.0, 6.0, 4.0, 6.0], 0.0);
+        assert_close(
+            &values(&b.grad().unwrap()),
+            &[4.0, 6.0, 4.0, 6.0, 4.0, 6.0],
+            0.0,
+        );
     }
 
     #[test]
@@ -279,7 +334,10 @@ mod tests {
         let a = t64(&[2, 3], &[0.0; 6]);
         let b = t64(&[4, 2], &[0.0; 8]);
         let message = a.matmul(&b).unwrap_err().to_string();
-        assert!(message.contains("[2, 3]") && message.contains("[4, 2]"), "{message}");
+        assert!(
+            message.contains("[2, 3]") && message.contains("[4, 2]"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -36,7 +36,11 @@ pub(crate) fn normalize_axis(op: &'static str, axis: isize, ndim: usize) -> Resu
 }
 
 /// Resolves a list of axes (`None` = all), sorted and without duplicates.
-pub(crate) fn normalize_axes(op: &'static str, axes: Option<&[isize]>, ndim: usize) -> Result<Vec<usize>> {
+pub(crate) fn normalize_axes(
+    op: &'static str,
+    axes: Option<&[isize]>,
+    ndim: usize,
+) -> Result<Vec<usize>> {
     let mut resolved = match axes {
         None => (0..ndim).collect::<Vec<_>>(),
         Some(list) => list
@@ -58,8 +62,16 @@ pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Re
     let ndim = a.len().max(b.len());
     let mut out = vec![0; ndim];
     for i in 0..ndim {
-        let da = if i + a.len() >= ndim { a[i + a.len() - ndim] } else { 1 };
-        let db = if i + b.len() >= ndim { b[i + b.len() - ndim] } else { 1 };
+        let da = if i + a.len() >= ndim {
+            a[i + a.len() - ndim]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= ndim {
+            b[i + b.len() - ndim]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -93,14 +105,18 @@ pub(crate) fn unbroadcast<F: Element>(grad: ArrayD<F>, shape: &[usize]) -> Array
 }
 
 /// `f` applied to every element, in parallel for large contiguous arrays.
-pub(crate) fn map_elements<F: Element>(input: &Array<F>, f: impl Fn(F) -> F + Sync + Send) -> ArrayD<F> {
+pub(crate) fn map_elements<F: Element>(
+    input: &Array<F>,
+    f: impl Fn(F) -> F + Sync + Send,
+) -> ArrayD<F> {
     if input.len() >= threads::PARALLEL_MIN_ELEMENTS {
         if let Some(slice) = input.as_slice() {
             let mut out = Vec::with_capacity(slice.len());
             threads::install(|| {
                 slice.par_iter().map(|&x| f(x)).collect_into_vec(&mut out);
             });
-            return ArrayD::from_shape_vec(IxDyn(input.shape()), out).expect("same length as input");
+            return ArrayD::from_shape_vec(IxDyn(input.shape()), out)
+                .expect("same length as input");
         }
     }
     input.mapv(f)
@@ -114,14 +130,25 @@ pub(crate) fn zip3_elements<F: Element>(
     f: impl Fn(F, F, F) -> F + Sync + Send,
 ) -> ArrayD<F> {
     if a.len() >= threads::PARALLEL_MIN_ELEMENTS {
-        threads::install(|| Zip::from(a).and(b).and(c).par_map_collect(|&x, &y, &z| f(x, y, z)))
+        threads::install(|| {
+            Zip::from(a)
+                .and(b)
+                .and(c)
+                .par_map_collect(|&x, &y, &z| f(x, y, z))
+        })
     } else {
-        Zip::from(a).and(b).and(c).map_collect(|&x, &y, &z| f(x, y, z))
+        Zip::from(a)
+            .and(b)
+            .and(c)
+            .map_collect(|&x, &y, &z| f(x, y, z))
     }
 }
 
 /// The typed gradient handed to a backward closure (its dtype is the output's, by construction).
-pub(crate) fn typed_grad<'a, F: Element>(op: &'static str, grad: &'a Storage) -> Result<&'a Array<F>> {
+pub(crate) fn typed_grad<'a, F: Element>(
+    op: &'static str,
+    grad: &'a Storage,
+) -> Result<&'a Array<F>> {
     grad.typed::<F>(op)
 }
 
@@ -164,9 +191,16 @@ pub(crate) mod test_util {
     }
 
     pub fn assert_close(actual: &[f64], expected: &[f64], tol: f64) {
-        assert_eq!(actual.len(), expected.len(), "lengths differ: {actual:?} vs {expected:?}");
+        assert_eq!(
+            actual.len(),
+            expected.len(),
+            "lengths differ: {actual:?} vs {expected:?}"
+        );
         for (a, e) in actual.iter().zip(expected) {
-            assert!((a - e).abs() <= tol * (1.0 + e.abs()), "{actual:?} != {expected:?}");
+            assert!(
+                (a - e).abs() <= tol * (1.0 + e.abs()),
+                "{actual:?} != {expected:?}"
+            );
         }
     }
 }

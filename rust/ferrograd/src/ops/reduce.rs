@@ -30,10 +30,17 @@ fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> 
 }
 
 /// Folds `a` over `axes` (highest first, so indices stay valid), leaving the keepdims shape.
-fn fold_axes<F: Element>(a: &Array<F>, axes: &[usize], init: F, fold: impl Fn(F, F) -> F + Copy) -> ArrayD<F> {
+fn fold_axes<F: Element>(
+    a: &Array<F>,
+    axes: &[usize],
+    init: F,
+    fold: impl Fn(F, F) -> F + Copy,
+) -> ArrayD<F> {
     let mut out = a.to_owned();
     for &axis in axes.iter().rev() {
-        out = out.fold_axis(Axis(axis), init, |&acc, &x| fold(acc, x)).insert_axis(Axis(axis));
+        out = out
+            .fold_axis(Axis(axis), init, |&acc, &x| fold(acc, x))
+            .insert_axis(Axis(axis));
     }
     out
 }
@@ -52,8 +59,12 @@ fn count(shape: &[usize], axes: &[usize]) -> usize {
 
 /// The gradient `g` of a reduction's output, reshaped to the kept shape and broadcast to `shape`.
 fn spread<F: Element>(g: &Array<F>, kept: &[usize], shape: &[usize]) -> ArrayD<F> {
-    let g = g.to_shape(IxDyn(kept)).expect("gradient has the reduced shape");
-    g.broadcast(IxDyn(shape)).expect("kept shape broadcasts").to_owned()
+    let g = g
+        .to_shape(IxDyn(kept))
+        .expect("gradient has the reduced shape");
+    g.broadcast(IxDyn(shape))
+        .expect("kept shape broadcasts")
+        .to_owned()
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -66,9 +77,17 @@ fn sum_typed<F: Element>(input: &Tensor, a: Array<F>, axes: Vec<usize>, keepdims
     let shape = a.shape().to_vec();
     let out_shape = reduced_shape(&shape, &axes, keepdims);
     let kept = kept_shape(&shape, &axes);
-    let out = sum_kept(&a, &axes).into_shape_with_order(IxDyn(&out_shape)).expect("same size");
+    let out = sum_kept(&a, &axes)
+        .into_shape_with_order(IxDyn(&out_shape))
+        .expect("same size");
     Tensor::from_op(Storage::from_array(out), "sum", &[input], move || {
-        Box::new(move |g: &Storage| Ok(vec![some_grad(spread(typed_grad::<F>("sum", g)?, &kept, &shape))]))
+        Box::new(move |g: &Storage| {
+            Ok(vec![some_grad(spread(
+                typed_grad::<F>("sum", g)?,
+                &kept,
+                &shape,
+            ))])
+        })
     })
 }
 
@@ -86,18 +105,31 @@ fn extreme_typed<F: Element>(
     // NaN propagates, as numpy's max/min.
     let extreme = match which {
         Extreme::Max => fold_axes(&a, &axes, F::neg_infinity(), |m, x| {
-            if m.is_nan() || x.is_nan() { F::nan() } else { m.max(x) }
+            if m.is_nan() || x.is_nan() {
+                F::nan()
+            } else {
+                m.max(x)
+            }
         }),
         Extreme::Min => fold_axes(&a, &axes, F::infinity(), |m, x| {
-            if m.is_nan() || x.is_nan() { F::nan() } else { m.min(x) }
+            if m.is_nan() || x.is_nan() {
+                F::nan()
+            } else {
+                m.min(x)
+            }
         }),
     };
-    let out = extreme.clone().into_shape_with_order(IxDyn(&out_shape)).expect("same size");
+    let out = extreme
+        .clone()
+        .into_shape_with_order(IxDyn(&out_shape))
+        .expect("same size");
     Tensor::from_op(Storage::from_array(out), op, &[input], move || {
         Box::new(move |g: &Storage| {
             // Ties share the gradient evenly, as PyTorch's amax/amin.
             let dim = IxDyn(&shape);
-            let ext = extreme.broadcast(dim.clone()).expect("kept shape broadcasts");
+            let ext = extreme
+                .broadcast(dim.clone())
+                .expect("kept shape broadcasts");
             let mask = Zip::from(&a)
                 .and(&ext)
                 .map_collect(|&x, &m| if x == m { F::one() } else { F::zero() })
@@ -105,7 +137,10 @@ fn extreme_typed<F: Element>(
             let ties = sum_kept(&mask, &axes);
             let ties = ties.broadcast(dim).expect("kept shape broadcasts");
             let g = spread(typed_grad::<F>(op, g)?, &kept, &shape);
-            let dx = Zip::from(&g).and(&mask).and(&ties).map_collect(|&g, &m, &t| g * m / t);
+            let dx = Zip::from(&g)
+                .and(&mask)
+                .and(&ties)
+                .map_collect(|&g, &m, &t| g * m / t);
             Ok(vec![some_grad(dx)])
         })
     })
@@ -124,7 +159,9 @@ impl Tensor {
     /// Sum over `axes` (all when `None`).
     pub fn sum(&self, axes: Option<&[isize]>, keepdims: bool) -> Result<Tensor> {
         let axes = normalize_axes("sum", axes, self.ndim())?;
-        Ok(dispatch!(self.storage(), |a| sum_typed(self, a, axes, keepdims)))
+        Ok(dispatch!(self.storage(), |a| sum_typed(
+            self, a, axes, keepdims
+        )))
     }
 
     /// Mean over `axes` (all when `None`). The mean of no elements is NaN, as numpy.
@@ -149,10 +186,16 @@ impl Tensor {
         let op = which.name();
         let axes = normalize_axes(op, axes, self.ndim())?;
         let shape = self.shape();
-        if axes.iter().any(|&a| shape[a] == 0) || (axes.is_empty() && shape.iter().any(|&d| d == 0)) {
-            return Err(Error::shape(op, format!("zero-size reduction over an empty axis of shape {shape:?}")));
+        if axes.iter().any(|&a| shape[a] == 0) || (axes.is_empty() && shape.iter().any(|&d| d == 0))
+        {
+            return Err(Error::shape(
+                op,
+                format!("zero-size reduction over an empty axis of shape {shape:?}"),
+            ));
         }
-        Ok(dispatch!(self.storage(), |a| extreme_typed(self, a, axes, keepdims, which)))
+        Ok(dispatch!(self.storage(), |a| extreme_typed(
+            self, a, axes, keepdims, which
+        )))
     }
 
     pub fn max(&self, axes: Option<&[isize]>, keepdims: bool) -> Result<Tensor> {
@@ -174,13 +217,22 @@ impl Tensor {
         self.arg_extreme("argmin", axis, keepdims, Extreme::Min)
     }
 
-    fn arg_extreme(&self, op: &'static str, axis: Option<isize>, keepdims: bool, which: Extreme) -> Result<ArrayD<i64>> {
+    fn arg_extreme(
+        &self,
+        op: &'static str,
+        axis: Option<isize>,
+        keepdims: bool,
+        which: Extreme,
+    ) -> Result<ArrayD<i64>> {
         let storage = self.storage();
         let data = storage.to_f64();
         let (data, axis) = match axis {
             None => {
                 let flat = data.iter().copied().collect::<Vec<_>>();
-                (ArrayD::from_shape_vec(IxDyn(&[flat.len()]), flat).expect("1-d"), 0)
+                (
+                    ArrayD::from_shape_vec(IxDyn(&[flat.len()]), flat).expect("1-d"),
+                    0,
+                )
             }
             Some(axis) => {
                 let axis = normalize_axis(op, axis, data.ndim())?;
@@ -188,7 +240,13 @@ impl Tensor {
             }
         };
         if data.shape()[axis] == 0 {
-            return Err(Error::shape(op, format!("attempt to get {op} of an empty sequence (shape {:?})", data.shape())));
+            return Err(Error::shape(
+                op,
+                format!(
+                    "attempt to get {op} of an empty sequence (shape {:?})",
+                    data.shape()
+                ),
+            ));
         }
         let better = |x: f64, best: f64| match which {
             Extreme::Max => x > best || (x.is_nan() && !best.is_nan()),
@@ -209,7 +267,9 @@ impl Tensor {
             out = out.insert_axis(Axis(axis));
             if self.ndim() > 1 && out.ndim() != self.ndim() {
                 // argmax over the flattened tensor with keepdims: all axes become 1, as numpy.
-                out = out.into_shape_with_order(IxDyn(&vec![1; self.ndim()])).expect("one element");
+                out = out
+                    .into_shape_with_order(IxDyn(&vec![1; self.ndim()]))
+                    .expect("one element");
             }
         }
         Ok(out)
@@ -241,14 +301,32 @@ mod tests {
     fn var_and_std_use_ddof_zero() {
         let x = t64(&[4], &[1.0, 2.0, 3.0, 4.0]);
         assert_close(&values(&x.var(None, false).unwrap()), &[1.25], 1e-15);
-        assert_close(&values(&x.std(None, false).unwrap()), &[1.25f64.sqrt()], 1e-15);
+        assert_close(
+            &values(&x.std(None, false).unwrap()),
+            &[1.25f64.sqrt()],
+            1e-15,
+        );
     }
 
     #[test]
     fn argmax_picks_first_of_ties() {
         let x = t64(&[2, 3], &[1.0, 5.0, 5.0, 7.0, 0.0, 7.0]);
-        assert_eq!(x.argmax(Some(1), false).unwrap().iter().copied().collect::<Vec<_>>(), vec![1, 0]);
-        assert_eq!(x.argmax(None, false).unwrap().iter().copied().collect::<Vec<_>>(), vec![3]);
+        assert_eq!(
+            x.argmax(Some(1), false)
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![1, 0]
+        );
+        assert_eq!(
+            x.argmax(None, false)
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![3]
+        );
     }
 
     #[test]

@@ -15,10 +15,16 @@ fn resolve_shape(op: &'static str, from: &[usize], target: &[isize]) -> Result<V
     for (i, &d) in target.iter().enumerate() {
         if d == -1 {
             if inferred.replace(i).is_some() {
-                return Err(Error::shape(op, format!("can only specify one unknown dimension, got {target:?}")));
+                return Err(Error::shape(
+                    op,
+                    format!("can only specify one unknown dimension, got {target:?}"),
+                ));
             }
         } else if d < 0 {
-            return Err(Error::shape(op, format!("negative dimension {d} in {target:?}")));
+            return Err(Error::shape(
+                op,
+                format!("negative dimension {d} in {target:?}"),
+            ));
         } else {
             known *= d as usize;
         }
@@ -26,7 +32,10 @@ fn resolve_shape(op: &'static str, from: &[usize], target: &[isize]) -> Result<V
     let mut shape: Vec<usize> = target.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = inferred {
         if known == 0 || size % known != 0 {
-            return Err(Error::shape(op, format!("cannot reshape a tensor of shape {from:?} into {target:?}")));
+            return Err(Error::shape(
+                op,
+                format!("cannot reshape a tensor of shape {from:?} into {target:?}"),
+            ));
         }
         shape[i] = size / known;
     } else if known != size {
@@ -41,9 +50,15 @@ fn resolve_shape(op: &'static str, from: &[usize], target: &[isize]) -> Result<V
 /// `a` in row-major order with a new shape (no copy when `a` is already row-major).
 pub(crate) fn reshaped<F: Element>(a: &Array<F>, shape: &[usize]) -> Array<F> {
     if a.is_standard_layout() {
-        a.clone().into_shape_with_order(IxDyn(shape)).expect("sizes checked")
+        a.clone()
+            .into_shape_with_order(IxDyn(shape))
+            .expect("sizes checked")
     } else {
-        a.as_standard_layout().into_owned().into_shape_with_order(IxDyn(shape)).expect("sizes checked").into_shared()
+        a.as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(shape))
+            .expect("sizes checked")
+            .into_shared()
     }
 }
 
@@ -51,7 +66,12 @@ fn reshape_typed<F: Element>(input: &Tensor, a: Array<F>, shape: Vec<usize>) -> 
     let from = a.shape().to_vec();
     let out = reshaped(&a, &shape);
     Tensor::from_op(F::wrap(out), "reshape", &[input], move || {
-        Box::new(move |g: &Storage| Ok(vec![Some(F::wrap(reshaped(typed_grad::<F>("reshape", g)?, &from)))]))
+        Box::new(move |g: &Storage| {
+            Ok(vec![Some(F::wrap(reshaped(
+                typed_grad::<F>("reshape", g)?,
+                &from,
+            )))])
+        })
     })
 }
 
@@ -64,7 +84,9 @@ fn permute_typed<F: Element>(input: &Tensor, a: Array<F>, axes: Vec<usize>) -> T
     Tensor::from_op(F::wrap(out), "transpose", &[input], move || {
         Box::new(move |g: &Storage| {
             let g = typed_grad::<F>("transpose", g)?;
-            Ok(vec![Some(F::wrap(g.clone().permuted_axes(IxDyn(&inverse))))])
+            Ok(vec![Some(F::wrap(
+                g.clone().permuted_axes(IxDyn(&inverse)),
+            ))])
         })
     })
 }
@@ -73,13 +95,26 @@ fn broadcast_typed<F: Element>(input: &Tensor, a: Array<F>, shape: Vec<usize>) -
     let from = a.shape().to_vec();
     let out: ArrayD<F> = a
         .broadcast(IxDyn(&shape))
-        .ok_or_else(|| Error::shape("broadcast_to", format!("cannot broadcast shape {from:?} to {shape:?}")))?
+        .ok_or_else(|| {
+            Error::shape(
+                "broadcast_to",
+                format!("cannot broadcast shape {from:?} to {shape:?}"),
+            )
+        })?
         .to_owned();
-    Ok(Tensor::from_op(Storage::from_array(out), "broadcast_to", &[input], move || {
-        Box::new(move |g: &Storage| {
-            Ok(vec![some_grad(unbroadcast(typed_grad::<F>("broadcast_to", g)?.to_owned(), &from))])
-        })
-    }))
+    Ok(Tensor::from_op(
+        Storage::from_array(out),
+        "broadcast_to",
+        &[input],
+        move || {
+            Box::new(move |g: &Storage| {
+                Ok(vec![some_grad(unbroadcast(
+                    typed_grad::<F>("broadcast_to", g)?.to_owned(),
+                    &from,
+                ))])
+            })
+        },
+    ))
 }
 
 impl Tensor {
@@ -89,7 +124,9 @@ impl Tensor {
         if target == self.shape() {
             return Ok(self.clone());
         }
-        Ok(dispatch!(self.storage(), |a| reshape_typed(self, a, target)))
+        Ok(dispatch!(self.storage(), |a| reshape_typed(
+            self, a, target
+        )))
     }
 
     /// Permutes the axes (`None` reverses them, as numpy). No data moves: only strides change.
@@ -103,7 +140,10 @@ impl Tensor {
                 if sorted != (0..ndim).collect::<Vec<_>>() {
                     return Err(Error::argument(
                         "transpose",
-                        format!("axes {list:?} are not a permutation of the {ndim} axes of shape {:?}", self.shape()),
+                        format!(
+                            "axes {list:?} are not a permutation of the {ndim} axes of shape {:?}",
+                            self.shape()
+                        ),
                     ));
                 }
                 list.to_vec()
@@ -118,10 +158,16 @@ impl Tensor {
         if axes.len() != ndim {
             return Err(Error::argument(
                 "transpose",
-                format!("axes {axes:?} do not match the {ndim} axes of shape {:?}", self.shape()),
+                format!(
+                    "axes {axes:?} do not match the {ndim} axes of shape {:?}",
+                    self.shape()
+                ),
             ));
         }
-        let resolved = axes.iter().map(|&a| normalize_axis("transpose", a, ndim)).collect::<Result<Vec<_>>>()?;
+        let resolved = axes
+            .iter()
+            .map(|&a| normalize_axis("transpose", a, ndim))
+            .collect::<Result<Vec<_>>>()?;
         self.transpose(Some(&resolved))
     }
 
@@ -143,17 +189,25 @@ impl Tensor {
                 if let Some(&bad) = resolved.iter().find(|&&i| shape[i] != 1) {
                     return Err(Error::shape(
                         "squeeze",
-                        format!("cannot squeeze axis {bad} of shape {shape:?}: its size is {}, not 1", shape[bad]),
+                        format!(
+                            "cannot squeeze axis {bad} of shape {shape:?}: its size is {}, not 1",
+                            shape[bad]
+                        ),
                     ));
                 }
                 resolved
             }
         };
-        let target: Vec<usize> = (0..shape.len()).filter(|i| !remove.contains(i)).map(|i| shape[i]).collect();
+        let target: Vec<usize> = (0..shape.len())
+            .filter(|i| !remove.contains(i))
+            .map(|i| shape[i])
+            .collect();
         if target == shape {
             return Ok(self.clone());
         }
-        Ok(dispatch!(self.storage(), |a| reshape_typed(self, a, target)))
+        Ok(dispatch!(self.storage(), |a| reshape_typed(
+            self, a, target
+        )))
     }
 
     /// Broadcasts to `shape` with numpy's rules (materialized).
@@ -181,8 +235,17 @@ mod tests {
         assert_eq!(y.shape(), vec![3, 2]);
         assert!(x.reshape(&[4, -1]).is_err());
         assert!(x.reshape(&[-1, -1]).is_err());
-        y.mul(&t64(&[2], &[1.0, 2.0])).unwrap().sum(None, false).unwrap().backward().unwrap();
-        assert_close(&values(&x.grad().unwrap()), &[1.0, 2.0, 1.0, 2.0, 1.0, 2.0], 0.0);
+        y.mul(&t64(&[2], &[1.0, 2.0]))
+            .unwrap()
+            .sum(None, false)
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert_close(
+            &values(&x.grad().unwrap()),
+            &[1.0, 2.0, 1.0, 2.0, 1.0, 2.0],
+            0.0,
+        );
     }
 
     #[test]

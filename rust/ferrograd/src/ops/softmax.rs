@@ -9,16 +9,23 @@ use crate::tensor::{Array, Element, Storage, Tensor};
 
 /// max over `axis` with keepdims; NaN-free inputs assumed for the shift (a NaN propagates anyway).
 fn max_kept<F: Element>(a: &Array<F>, axis: usize) -> ArrayD<F> {
-    a.fold_axis(Axis(axis), F::neg_infinity(), |&m, &x| if x > m { x } else { m })
-        .insert_axis(Axis(axis))
-        // A lane of -inf only: shift by 0 so that exp gives 0s, not NaN.
-        .mapv_into(|m| if m.is_finite() { m } else { F::zero() })
+    a.fold_axis(
+        Axis(axis),
+        F::neg_infinity(),
+        |&m, &x| if x > m { x } else { m },
+    )
+    .insert_axis(Axis(axis))
+    // A lane of -inf only: shift by 0 so that exp gives 0s, not NaN.
+    .mapv_into(|m| if m.is_finite() { m } else { F::zero() })
 }
 
 /// log(sum(exp(a))) over `axis`, keepdims.
 fn logsumexp_kept<F: Element>(a: &Array<F>, axis: usize) -> ArrayD<F> {
     let shift = max_kept(a, axis);
-    let sums = (a - &shift).mapv(|v| v.exp()).sum_axis(Axis(axis)).insert_axis(Axis(axis));
+    let sums = (a - &shift)
+        .mapv(|v| v.exp())
+        .sum_axis(Axis(axis))
+        .insert_axis(Axis(axis));
     sums.mapv(|s| s.ln()) + shift
 }
 
@@ -54,7 +61,12 @@ fn log_softmax_typed<F: Element>(input: &Tensor, a: Array<F>, axis: usize) -> Te
     })
 }
 
-fn logsumexp_typed<F: Element>(input: &Tensor, a: Array<F>, axes: Vec<usize>, keepdims: bool) -> Tensor {
+fn logsumexp_typed<F: Element>(
+    input: &Tensor,
+    a: Array<F>,
+    axes: Vec<usize>,
+    keepdims: bool,
+) -> Tensor {
     let shape = a.shape().to_vec();
     // Move the reduced axes to the end and flatten them into one, then reduce that axis.
     let kept_axes: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).collect();
@@ -73,14 +85,24 @@ fn logsumexp_typed<F: Element>(input: &Tensor, a: Array<F>, axes: Vec<usize>, ke
         .into_shared();
     let last = flat_shape.len() - 1;
     let lse = logsumexp_kept(&flat, last);
-    let kept_shape: Vec<usize> = (0..shape.len()).map(|i| if axes.contains(&i) { 1 } else { shape[i] }).collect();
-    let lse_kept = lse.into_shape_with_order(IxDyn(&kept_shape)).expect("same size").into_shared();
+    let kept_shape: Vec<usize> = (0..shape.len())
+        .map(|i| if axes.contains(&i) { 1 } else { shape[i] })
+        .collect();
+    let lse_kept = lse
+        .into_shape_with_order(IxDyn(&kept_shape))
+        .expect("same size")
+        .into_shared();
     let out_shape: Vec<usize> = if keepdims { kept_shape.clone() } else { outer };
-    let out = lse_kept.clone().into_shape_with_order(IxDyn(&out_shape)).expect("same size");
+    let out = lse_kept
+        .clone()
+        .into_shape_with_order(IxDyn(&out_shape))
+        .expect("same size");
     Tensor::from_op(F::wrap(out), "logsumexp", &[input], move || {
         Box::new(move |g: &Storage| {
             let g = typed_grad::<F>("logsumexp", g)?;
-            let g = g.to_shape(IxDyn(&kept_shape)).expect("gradient has the output's size");
+            let g = g
+                .to_shape(IxDyn(&kept_shape))
+                .expect("gradient has the output's size");
             // d lse / dx = softmax(x) = exp(x − lse)
             let dx = Zip::from(&a)
                 .and_broadcast(&lse_kept)
@@ -101,13 +123,17 @@ impl Tensor {
     /// log(softmax(x)) along `axis`, computed as x − logsumexp(x) for stability.
     pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
         let axis = normalize_axis("log_softmax", axis, self.ndim())?;
-        Ok(dispatch!(self.storage(), |a| log_softmax_typed(self, a, axis)))
+        Ok(dispatch!(self.storage(), |a| log_softmax_typed(
+            self, a, axis
+        )))
     }
 
     /// log Σ exp(x) over `axes` (all when `None`).
     pub fn logsumexp(&self, axes: Option<&[isize]>, keepdims: bool) -> Result<Tensor> {
         let axes = normalize_axes("logsumexp", axes, self.ndim())?;
-        Ok(dispatch!(self.storage(), |a| logsumexp_typed(self, a, axes, keepdims)))
+        Ok(dispatch!(self.storage(), |a| logsumexp_typed(
+            self, a, axes, keepdims
+        )))
     }
 }
 
@@ -130,7 +156,14 @@ mod tests {
     fn log_softmax_gradient_sums_to_zero() {
         let x = var64(&[2, 3], &[0.1, 0.2, 0.3, -1.0, 0.0, 1.0]);
         let w = t64(&[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
-        x.log_softmax(-1).unwrap().mul(&w).unwrap().sum(None, false).unwrap().backward().unwrap();
+        x.log_softmax(-1)
+            .unwrap()
+            .mul(&w)
+            .unwrap()
+            .sum(None, false)
+            .unwrap()
+            .backward()
+            .unwrap();
         let g = values(&x.grad().unwrap());
         assert!((g[0] + g[1] + g[2]).abs() < 1e-12);
         assert!((g[3] + g[4] + g[5]).abs() < 1e-12);

@@ -37,6 +37,35 @@ struct Inner {
     released: AtomicBool,
 }
 
+impl Drop for Inner {
+    /// Unlinks the graph iteratively: dropping the output of a 100,000-op chain would otherwise
+    /// recurse once per op and overflow the stack.
+    fn drop(&mut self) {
+        let node = self
+            .node
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let mut pending: Vec<Arc<Node>> = node.into_iter().collect();
+        while let Some(node) = pending.pop() {
+            let Ok(node) = Arc::try_unwrap(node) else {
+                continue;
+            };
+            for input in node.inputs {
+                if let Ok(mut inner) = Arc::try_unwrap(input.inner) {
+                    let next = inner
+                        .node
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take();
+                    pending.extend(next);
+                    // `inner` drops here with no node left, so this does not recurse.
+                }
+            }
+        }
+    }
+}
+
 /// An n-dimensional array of `f32` or `f64` that records the ops applied to it when a gradient
 /// is needed. Cloning a `Tensor` clones the handle, not the data.
 #[derive(Clone)]
@@ -82,7 +111,10 @@ impl Tensor {
         if n != values.len() {
             return Err(Error::shape(
                 "from_vec",
-                format!("{} values cannot fill shape {shape:?} ({n} elements)", values.len()),
+                format!(
+                    "{} values cannot fill shape {shape:?} ({n} elements)",
+                    values.len()
+                ),
             ));
         }
         let array = ArrayD::from_shape_vec(IxDyn(shape), values)
@@ -141,7 +173,11 @@ impl Tensor {
 
     /// A cheap clone of the data (an `Arc` increment).
     pub fn storage(&self) -> Storage {
-        self.inner.data.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The data as a typed array (a cheap clone), or a dtype error.
@@ -161,7 +197,12 @@ impl Tensor {
     }
 
     pub fn shape(&self) -> Vec<usize> {
-        self.inner.data.read().unwrap_or_else(|e| e.into_inner()).shape().to_vec()
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .shape()
+            .to_vec()
     }
 
     pub fn ndim(&self) -> usize {
@@ -169,7 +210,11 @@ impl Tensor {
     }
 
     pub fn len(&self) -> usize {
-        self.inner.data.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,7 +222,11 @@ impl Tensor {
     }
 
     pub fn dtype(&self) -> DType {
-        self.inner.data.read().unwrap_or_else(|e| e.into_inner()).dtype()
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .dtype()
     }
 
     /// The single value of a one-element tensor.
@@ -186,7 +235,10 @@ impl Tensor {
         if values.len() != 1 {
             return Err(Error::shape(
                 "item",
-                format!("only a tensor with one element has an item; shape is {:?}", values.shape()),
+                format!(
+                    "only a tensor with one element has an item; shape is {:?}",
+                    values.shape()
+                ),
             ));
         }
         Ok(values.iter().next().copied().unwrap_or(f64::NAN))
@@ -200,10 +252,13 @@ impl Tensor {
     pub fn set_requires_grad(&self, requires_grad: bool) -> Result<()> {
         if !self.is_leaf() && !requires_grad {
             return Err(Error::Autograd(
-                "requires_grad can only be turned off on a leaf tensor; use detach() instead".into(),
+                "requires_grad can only be turned off on a leaf tensor; use detach() instead"
+                    .into(),
             ));
         }
-        self.inner.requires_grad.store(requires_grad, Ordering::Relaxed);
+        self.inner
+            .requires_grad
+            .store(requires_grad, Ordering::Relaxed);
         Ok(())
     }
 

@@ -1,0 +1,37 @@
+"""ferrograd: deep learning with a Rust engine and a Keras-style Python API.
+
+Tensors record the operations applied to them when a gradient is needed, and ``backward()``
+computes gradients by reverse-mode automatic differentiation in Rust::
+
+    import numpy as np
+    import ferrograd as fg
+
+    w = fg.Variable(np.random.randn(3, 1), name="w")
+    x = fg.tensor(np.random.randn(8, 3))
+    loss = ((x @ w).tanh() ** 2).mean()
+    loss.backward()
+    w.grad            # d loss / d w, a Tensor of shape (3, 1)
+"""
+
+from . import datasets, ops
+from ._core import GradcheckError, Tensor, Variable, get_num_threads, set_num_threads, tensor
+from .autodiff import GradientTape, grad, gradcheck, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradcheckError",
+    "GradientTape",
+    "Tensor",
+    "Variable",
+    "__version__",
+    "datasets",
+    "get_num_threads",
+    "grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "ops",
+    "set_num_threads",
+    "tensor",
+]
