@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+
 from ferrograd.datasets import digits
 
 N = 1797

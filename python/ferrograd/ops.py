@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ._core import Tensor as _Tensor
 from ._core import (
     abs,
     absolute,
@@ -81,7 +82,6 @@ from ._core import (
     where,
     zeros,
 )
-from ._core import Tensor as _Tensor
 
 
 def convert_to_numpy(x: Any) -> np.ndarray:
