@@ -112,6 +112,13 @@ fn shape_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<isize>> {
 
 #[pymethods]
 impl PyTensor {
+    /// `None` tells numpy to defer: `ndarray @ tensor` calls `Tensor.__rmatmul__` and so stays
+    /// a differentiable tensor op instead of silently becoming a numpy array.
+    #[classattr]
+    fn __array_ufunc__(py: Python<'_>) -> Py<PyAny> {
+        py.None()
+    }
+
     #[getter]
     fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         shape_tuple(py, &self.inner.shape())

@@ -34,10 +34,11 @@ pub(crate) struct Relu;
 impl UnaryOp for Relu {
     const NAME: &'static str = "relu";
     fn forward<F: Element>(self, x: F) -> F {
-        if x > F::zero() {
-            x
-        } else {
+        // Written so that NaN propagates (relu(NaN) = NaN, as numpy and PyTorch).
+        if x <= F::zero() {
             F::zero()
+        } else {
+            x
         }
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
@@ -54,7 +55,14 @@ pub(crate) struct Relu6;
 impl UnaryOp for Relu6 {
     const NAME: &'static str = "relu6";
     fn forward<F: Element>(self, x: F) -> F {
-        x.max(F::zero()).min(F::lit(6.0))
+        // NaN-propagating clamp: f32::max would turn NaN into 0.
+        if x <= F::zero() {
+            F::zero()
+        } else if x >= F::lit(6.0) {
+            F::lit(6.0)
+        } else {
+            x
+        }
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
         if x > F::zero() && x < F::lit(6.0) {
@@ -230,9 +238,13 @@ pub(crate) struct HardSigmoid;
 impl UnaryOp for HardSigmoid {
     const NAME: &'static str = "hard_sigmoid";
     fn forward<F: Element>(self, x: F) -> F {
-        ((x + F::lit(3.0)) / F::lit(6.0))
-            .max(F::zero())
-            .min(F::one())
+        if x <= F::lit(-3.0) {
+            F::zero()
+        } else if x >= F::lit(3.0) {
+            F::one()
+        } else {
+            x / F::lit(6.0) + F::lit(0.5)
+        }
     }
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
         if x > F::lit(-3.0) && x < F::lit(3.0) {

@@ -70,7 +70,8 @@ binary_op!(
     Maximum,
     "maximum",
     None,
-    |a, b| if a >= b { a } else { b },
+    // NaN propagates from either side, as numpy's maximum.
+    |a, b| if a.is_nan() || a >= b { a } else { b },
     if a >= b {
         (F::one(), F::zero())
     } else {
@@ -81,7 +82,7 @@ binary_op!(
     Minimum,
     "minimum",
     None,
-    |a, b| if a <= b { a } else { b },
+    |a, b| if a.is_nan() || a <= b { a } else { b },
     if a <= b {
         (F::one(), F::zero())
     } else {

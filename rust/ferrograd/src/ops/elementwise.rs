@@ -102,7 +102,14 @@ impl UnaryOp for Clip {
     const NAME: &'static str = "clip";
     #[inline(always)]
     fn forward<F: Element>(self, x: F) -> F {
-        x.max(F::lit(self.0)).min(F::lit(self.1))
+        // NaN-propagating, as numpy's clip (f32::max would turn NaN into the bound).
+        if x < F::lit(self.0) {
+            F::lit(self.0)
+        } else if x > F::lit(self.1) {
+            F::lit(self.1)
+        } else {
+            x
+        }
     }
     #[inline(always)]
     fn derivative<F: Element>(self, x: F, _y: F) -> F {
