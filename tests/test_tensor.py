@@ -119,3 +119,15 @@ def test_ops_module_has_keras_names():
         assert callable(getattr(fg.ops, name))
     np.testing.assert_allclose(fg.ops.convert_to_numpy(fg.ops.ones((2,))), [1.0, 1.0])
     assert fg.ops.cast(fg.ops.zeros((2, 2)), "float64").dtype == "float64"
+
+
+def test_type_stubs_cover_the_compiled_module():
+    import ast
+    from importlib.resources import files
+
+    stub = files("ferrograd") / "_core.pyi"
+    tree = ast.parse(stub.read_text())
+    stubbed = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    compiled = {name for name in dir(fg._core) if not name.startswith("__") and name != "_Buffer"}
+    assert compiled - stubbed == set(), "functions without a stub"
+    assert stubbed - compiled == set(), "stubs without a function"

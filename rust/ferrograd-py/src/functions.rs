@@ -4,7 +4,7 @@
 use ::std::cell::RefCell;
 
 use ferrograd::ops::Comparison;
-use ferrograd::{autodiff, BackwardOptions, DType, Error, GradcheckOptions, Storage, Tensor};
+use ferrograd::{autodiff, BackwardOptions, DType, Error, GradcheckOptions, Tensor};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -626,6 +626,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         set_num_threads,
         get_num_threads,
     );
-    let _ = Storage::zeros;
     Ok(())
 }

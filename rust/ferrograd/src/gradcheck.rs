@@ -69,7 +69,7 @@ pub fn gradcheck(
     options: GradcheckOptions,
 ) -> Result<GradcheckReport> {
     let GradcheckOptions { eps, atol, rtol } = options;
-    if !(eps > 0.0) {
+    if eps.is_nan() || eps <= 0.0 {
         return Err(Error::argument(
             "gradcheck",
             format!("eps must be positive, got {eps}"),
@@ -78,10 +78,7 @@ pub fn gradcheck(
     let base: Vec<ArrayD<f64>> = inputs.iter().map(|t| t.to_f64()).collect();
     let leaves: Vec<Tensor> = base
         .iter()
-        .map(|a| {
-            let t = Tensor::from_storage(Storage::from_array(a.clone()), true);
-            t
-        })
+        .map(|a| Tensor::from_storage(Storage::from_array(a.clone()), true))
         .collect();
     let output = f(&leaves)?;
     if output.dtype() != DType::F64 {
@@ -119,7 +116,6 @@ pub fn gradcheck(
             Some(g) => g.to_f64(),
             None => ArrayD::zeros(base[input_index].raw_dim()),
         };
-        let shape = base[input_index].shape().to_vec();
         for (flat, (index, &original)) in base[input_index].indexed_iter().enumerate() {
             let index = index.as_array_view().to_vec();
             point[input_index][IxDyn(&index)] = original + eps;
@@ -135,10 +131,9 @@ pub fn gradcheck(
             let ratio = (a - numeric).abs() / (atol + rtol * numeric.abs());
             let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
             checked += 1;
-            if worst.as_ref().map_or(true, |w| ratio > w.0) {
+            if worst.as_ref().is_none_or(|w| ratio > w.0) {
                 worst = Some((ratio, input_index, index, a, numeric));
             }
-            let _ = &shape;
         }
     }
     let worst_ratio = worst.as_ref().map_or(0.0, |w| w.0);

@@ -1,0 +1,139 @@
+"""Core benchmarks, side by side in one run: matmul throughput against numpy's BLAS (and PyTorch's
+when importable), and the per-call overhead from Python of a small elementwise op and of a tiny
+forward+backward against PyTorch. Prints one JSON document.
+
+Contenders alternate within each repeat and the median of the repeats is reported, so a busy
+machine slows every contender alike. Only the ratios are meant to be compared across machines.
+
+    python bench/bench_core.py [--threads 2] [--repeats 7] [--sizes 256 512 1024 2048]
+
+PyTorch is a benchmark contender only: install it in a separate environment together with
+ferrograd (see bench/README.md); it is never a dependency of ferrograd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+import ferrograd as fg
+
+try:  # optional contender
+    import torch
+except ImportError:  # pragma: no cover - depends on the environment
+    torch = None
+
+
+def best_of(fn: Callable[[], Any], number: int) -> float:
+    """Seconds per call of `fn`, timing `number` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def alternate(contenders: dict[str, Callable[[], Any]], number: int, repeats: int) -> dict[str, float]:
+    """Median seconds per call for each contender, the contenders interleaved repeat by repeat."""
+    for fn in contenders.values():  # warm-up: first calls pay for allocation and thread start-up
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            samples[name].append(best_of(fn, number))
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def bench_matmul(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
+    results = []
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        ta, tb = fg.tensor(a), fg.tensor(b)
+        contenders: dict[str, Callable[[], Any]] = {
+            "ferrograd": lambda ta=ta, tb=tb: ta @ tb,
+            "numpy": lambda a=a, b=b: a @ b,
+        }
+        if torch is not None:
+            xa, xb = torch.from_numpy(a), torch.from_numpy(b)
+            contenders["torch"] = lambda xa=xa, xb=xb: xa @ xb
+        flops = 2.0 * n**3
+        number = max(1, int(2e9 / flops))
+        seconds = alternate(contenders, number, repeats)
+        row: dict[str, Any] = {"n": n}
+        for name, s in seconds.items():
+            row[f"{name}_gflops"] = round(flops / s / 1e9, 2)
+        row["ferrograd_vs_numpy"] = round(row["ferrograd_gflops"] / row["numpy_gflops"], 3)
+        if torch is not None:
+            row["ferrograd_vs_torch"] = round(row["ferrograd_gflops"] / row["torch_gflops"], 3)
+        results.append(row)
+    return results
+
+
+def bench_overhead(repeats: int) -> dict[str, Any]:
+    """Per-call cost of (1) `x + y` on 8-element tensors, (2) forward+backward of the 4-op graph
+    sum(tanh(x * w + b)) on 8 elements, from Python."""
+    x8 = np.linspace(-1, 1, 8).astype(np.float32)
+    fx, fy = fg.tensor(x8), fg.tensor(x8)
+    fw = fg.tensor(x8, requires_grad=True)
+    fb = fg.tensor(x8, requires_grad=True)
+
+    def fg_graph():
+        (fx * fw + fb).tanh().sum().backward()
+
+    add: dict[str, Callable[[], Any]] = {"ferrograd": lambda: fx + fy}
+    graph: dict[str, Callable[[], Any]] = {"ferrograd": fg_graph}
+    if torch is not None:
+        tx, ty = torch.from_numpy(x8.copy()), torch.from_numpy(x8.copy())
+        tw = torch.from_numpy(x8.copy()).requires_grad_()
+        tb = torch.from_numpy(x8.copy()).requires_grad_()
+
+        def torch_graph():
+            (tx * tw + tb).tanh().sum().backward()
+
+        add["torch"] = lambda: tx + ty
+        graph["torch"] = torch_graph
+    out: dict[str, Any] = {}
+    for label, contenders, number in (("add_us", add, 20000), ("forward_backward_us", graph, 3000)):
+        seconds = alternate(contenders, number, repeats)
+        for name, s in seconds.items():
+            out[f"{name}_{label}"] = round(s * 1e6, 3)
+        if "torch" in seconds:
+            ratio = seconds["ferrograd"] / seconds["torch"]
+            out[f"{label.removesuffix('_us')}_ferrograd_vs_torch_time"] = round(ratio, 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
+    args = parser.parse_args()
+
+    fg.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    report = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "threads": args.threads,
+        "versions": {
+            "ferrograd": fg.__version__,
+            "numpy": np.__version__,
+            "torch": torch.__version__ if torch is not None else None,
+        },
+        "matmul_float32": bench_matmul(args.sizes, args.repeats),
+        "overhead": bench_overhead(args.repeats),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
