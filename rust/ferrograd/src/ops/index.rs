@@ -115,7 +115,11 @@ fn take_typed<F: Element>(
     let mut out_shape = shape[..axis].to_vec();
     out_shape.extend(&index_shape);
     out_shape.extend(&shape[axis + 1..]);
+    // `select` along a non-leading axis returns a non-row-major array, which
+    // `into_shape_with_order` rejects (it panicked): make it row-major first.
     let out = gathered
+        .as_standard_layout()
+        .into_owned()
         .into_shape_with_order(IxDyn(&out_shape))
         .expect("same size");
     Tensor::from_op(Storage::from_array(out), "take", &[input], move || {

@@ -186,8 +186,7 @@ impl Tensor {
         let op = which.name();
         let axes = normalize_axes(op, axes, self.ndim())?;
         let shape = self.shape();
-        if axes.iter().any(|&a| shape[a] == 0) || (axes.is_empty() && shape.iter().any(|&d| d == 0))
-        {
+        if axes.iter().any(|&a| shape[a] == 0) || (axes.is_empty() && shape.contains(&0)) {
             return Err(Error::shape(
                 op,
                 format!("zero-size reduction over an empty axis of shape {shape:?}"),
@@ -265,7 +264,8 @@ impl Tensor {
         });
         if keepdims {
             out = out.insert_axis(Axis(axis));
-            if self.ndim() > 1 && out.ndim() != self.ndim() {
+            // Was `self.ndim() > 1 &&`, which gave shape [1] for a 0-d input; numpy gives [].
+            if out.ndim() != self.ndim() {
                 // argmax over the flattened tensor with keepdims: all axes become 1, as numpy.
                 out = out
                     .into_shape_with_order(IxDyn(&vec![1; self.ndim()]))

@@ -46,7 +46,15 @@ fn softmax_typed<F: Element>(input: &Tensor, a: Array<F>, axis: usize) -> Tensor
 }
 
 fn log_softmax_typed<F: Element>(input: &Tensor, a: Array<F>, axis: usize) -> Tensor {
-    let y = (&a - &logsumexp_kept(&a, axis)).into_shared();
+    // (x − max) − log Σ exp(x − max), not x − logsumexp(x): for large x the latter subtracts
+    // two nearly equal numbers and, in float32, lost ~4 digits at inputs ~1000.
+    let shifted = &a - &max_kept(&a, axis);
+    let log_sums = shifted
+        .mapv(|v| v.exp())
+        .sum_axis(Axis(axis))
+        .insert_axis(Axis(axis))
+        .mapv(|s| s.ln());
+    let y = (shifted - &log_sums).into_shared();
     Tensor::from_op(F::wrap(y.clone()), "log_softmax", &[input], move || {
         Box::new(move |g: &Storage| {
             let g = typed_grad::<F>("log_softmax", g)?;
