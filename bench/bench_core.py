@@ -18,6 +18,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any, Callable
 
@@ -50,26 +52,43 @@ def alternate(contenders: dict[str, Callable[[], Any]], number: int, repeats: in
     return {name: statistics.median(times) for name, times in samples.items()}
 
 
-def bench_matmul(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
-    results = []
+def _matmul_worker(contender: str, n: int, number: int, threads: int) -> float:
+    """Seconds per n×n float32 product for one contender, in this (fresh) process."""
     rng = np.random.default_rng(0)
-    for n in sizes:
-        a = rng.standard_normal((n, n), dtype=np.float32)
-        b = rng.standard_normal((n, n), dtype=np.float32)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    if contender == "ferrograd":
+        fg.set_num_threads(threads)
         ta, tb = fg.tensor(a), fg.tensor(b)
-        contenders: dict[str, Callable[[], Any]] = {
-            "ferrograd": lambda ta=ta, tb=tb: ta @ tb,
-            "numpy": lambda a=a, b=b: a @ b,
-        }
-        if torch is not None:
-            xa, xb = torch.from_numpy(a), torch.from_numpy(b)
-            contenders["torch"] = lambda xa=xa, xb=xb: xa @ xb
+        fn: Callable[[], Any] = lambda: ta @ tb  # noqa: E731
+    elif contender == "numpy":
+        fn = lambda: a @ b  # noqa: E731
+    else:
+        torch.set_num_threads(threads)
+        xa, xb = torch.from_numpy(a), torch.from_numpy(b)
+        fn = lambda: xa @ xb  # noqa: E731
+    fn()
+    return best_of(fn, number)
+
+
+def bench_matmul(sizes: list[int], repeats: int, threads: int) -> list[dict[str, Any]]:
+    """Each measurement runs in its own process, contenders alternating: BLAS and OpenMP worker
+    threads keep spinning for a while after a call, and in a shared process they would steal the
+    cores from whichever contender runs next."""
+    contenders = ["ferrograd", "numpy"] + (["torch"] if torch is not None else [])
+    results = []
+    for n in sizes:
         flops = 2.0 * n**3
-        number = max(1, int(2e9 / flops))
-        seconds = alternate(contenders, number, repeats)
+        number = max(4, int(3e10 / flops))  # about 0.2 s of work per sample
+        samples: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(repeats):
+            for name in contenders:
+                command = [sys.executable, __file__, "--worker", name, str(n), str(number), str(threads)]
+                out = subprocess.run(command, capture_output=True, text=True, check=True)
+                samples[name].append(float(out.stdout.strip().splitlines()[-1]))
         row: dict[str, Any] = {"n": n}
-        for name, s in seconds.items():
-            row[f"{name}_gflops"] = round(flops / s / 1e9, 2)
+        for name, times in samples.items():
+            row[f"{name}_gflops"] = round(flops / statistics.median(times) / 1e9, 2)
         row["ferrograd_vs_numpy"] = round(row["ferrograd_gflops"] / row["numpy_gflops"], 3)
         if torch is not None:
             row["ferrograd_vs_torch"] = round(row["ferrograd_gflops"] / row["torch_gflops"], 3)
@@ -112,6 +131,10 @@ def bench_overhead(repeats: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        contender, n, number, threads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        print(_matmul_worker(contender, n, number, threads))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=7)
@@ -129,7 +152,7 @@ def main() -> None:
             "numpy": np.__version__,
             "torch": torch.__version__ if torch is not None else None,
         },
-        "matmul_float32": bench_matmul(args.sizes, args.repeats),
+        "matmul_float32": bench_matmul(args.sizes, args.repeats, args.threads),
         "overhead": bench_overhead(args.repeats),
     }
     print(json.dumps(report, indent=2))
