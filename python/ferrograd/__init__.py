@@ -13,7 +13,7 @@ computes gradients by reverse-mode automatic differentiation in Rust::
     w.grad            # d loss / d w, a Tensor of shape (3, 1)
 """
 
-from . import datasets, ops
+from . import activations, datasets, ops, utils
 from ._core import GradcheckError, Tensor, Variable, get_num_threads, set_num_threads, tensor
 from .autodiff import GradientTape, grad, gradcheck, is_grad_enabled, no_grad
 
@@ -25,6 +25,7 @@ __all__ = [
     "Tensor",
     "Variable",
     "__version__",
+    "activations",
     "datasets",
     "get_num_threads",
     "grad",
@@ -34,4 +35,5 @@ __all__ = [
     "ops",
     "set_num_threads",
     "tensor",
+    "utils",
 ]
