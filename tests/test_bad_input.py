@@ -112,3 +112,12 @@ def test_nan_is_never_hidden_by_activations_or_clamps():
     assert np.isnan(fg.ops.clip(nan, 0.0, 1.0).item())
     assert np.isnan(fg.ops.maximum(nan, fg.tensor([0.0])).item())
     assert np.isnan(fg.ops.minimum(fg.tensor([0.0]), nan).item())
+
+
+def test_absurd_shapes_are_value_errors_not_aborts():
+    with pytest.raises(ValueError, match="more elements than memory"):
+        fg.ops.zeros((2**40, 2**40))
+    with pytest.raises(ValueError, match="more elements than memory"):
+        fg.ops.broadcast_to(fg.tensor([1.0]), (2**40, 2**40))
+    with pytest.raises(ValueError):
+        fg.tensor([1.0]).reshape(2**40, 2**40, 0)

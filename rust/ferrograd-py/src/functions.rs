@@ -2,6 +2,7 @@
 //! `keras.ops` names, autodiff entry points and the thread pool.
 
 use ::std::cell::RefCell;
+use ::std::mem;
 
 use ferrograd::ops::Comparison;
 use ferrograd::{autodiff, BackwardOptions, DType, Error, GradcheckOptions, Tensor};
@@ -41,15 +42,29 @@ fn convert_to_tensor(x: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> 
     }
 }
 
+/// A shape argument, checked to be addressable: an absurd shape is a `ValueError`, not an
+/// allocation failure that would abort the process.
 fn shape_arg(shape: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-    if let Ok(n) = shape.extract::<usize>() {
-        return Ok(vec![n]);
+    let dims: Vec<usize> = if let Ok(n) = shape.extract::<usize>() {
+        vec![n]
+    } else {
+        shape.extract::<Vec<usize>>().map_err(|_| {
+            PyValueError::new_err(format!(
+                "shape must be a non-negative int or a sequence of them, got {shape}"
+            ))
+        })?
+    };
+    let max_elements = isize::MAX as usize / mem::size_of::<f64>();
+    let fits = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .is_some_and(|n| n <= max_elements);
+    if !fits {
+        return Err(PyValueError::new_err(format!(
+            "shape {dims:?} has more elements than memory can address"
+        )));
     }
-    shape.extract::<Vec<usize>>().map_err(|_| {
-        PyValueError::new_err(format!(
-            "shape must be a non-negative int or a sequence of them, got {shape}"
-        ))
-    })
+    Ok(dims)
 }
 
 #[pyfunction]

@@ -26,7 +26,9 @@ fn resolve_shape(op: &'static str, from: &[usize], target: &[isize]) -> Result<V
                 format!("negative dimension {d} in {target:?}"),
             ));
         } else {
-            known *= d as usize;
+            known = known.checked_mul(d as usize).ok_or_else(|| {
+                Error::shape(op, format!("the shape {target:?} has more elements than memory can address"))
+            })?;
         }
     }
     let mut shape: Vec<usize> = target.iter().map(|&d| d.max(0) as usize).collect();
