@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod functions;
 mod indexing;
+mod optimizers;
 mod tensor;
 mod variable;
 
@@ -20,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<errors::GradcheckError>(),
     )?;
     functions::register(m)?;
+    optimizers::register(m)?;
     Ok(())
 }

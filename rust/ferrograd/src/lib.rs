@@ -22,6 +22,7 @@ pub mod autodiff;
 pub mod error;
 pub mod gradcheck;
 pub mod ops;
+pub mod optim;
 pub mod tensor;
 pub mod threads;
 

@@ -27,7 +27,10 @@ fn resolve_shape(op: &'static str, from: &[usize], target: &[isize]) -> Result<V
             ));
         } else {
             known = known.checked_mul(d as usize).ok_or_else(|| {
-                Error::shape(op, format!("the shape {target:?} has more elements than memory can address"))
+                Error::shape(
+                    op,
+                    format!("the shape {target:?} has more elements than memory can address"),
+                )
             })?;
         }
     }
