@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod functions;
 mod indexing;
+mod losses;
 mod optimizers;
 mod tensor;
 mod variable;
@@ -22,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     functions::register(m)?;
     optimizers::register(m)?;
+    losses::register(m)?;
     Ok(())
 }
