@@ -13,7 +13,7 @@ computes gradients by reverse-mode automatic differentiation in Rust::
     w.grad            # d loss / d w, a Tensor of shape (3, 1)
 """
 
-from . import activations, datasets, losses, ops, optimizers, utils
+from . import activations, datasets, initializers, losses, ops, optimizers, utils
 from ._core import GradcheckError, Tensor, Variable, get_num_threads, set_num_threads, tensor
 from .autodiff import GradientTape, grad, gradcheck, is_grad_enabled, no_grad
 
@@ -29,6 +29,7 @@ __all__ = [
     "datasets",
     "get_num_threads",
     "grad",
+    "initializers",
     "gradcheck",
     "is_grad_enabled",
     "losses",

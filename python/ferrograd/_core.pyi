@@ -242,3 +242,14 @@ def loss_sparse_categorical_crossentropy(
 def reduce_loss(
     values: ArrayLike, sample_weight: ArrayLike | None = None, reduction: str | None = "sum_over_batch_size"
 ) -> Tensor: ...
+def initialize(
+    kind: str,
+    shape: Sequence[int],
+    dtype: DTypeLike = None,
+    seed: int | None = None,
+    a: float = 0.0,
+    b: float = 0.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+) -> Tensor: ...
+def set_global_seed(seed: int) -> None: ...

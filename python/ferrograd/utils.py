@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["set_random_seed", "to_categorical"]
 
 
@@ -34,9 +36,10 @@ def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
 
 
 def set_random_seed(seed: int) -> None:
-    """Seeds Python's and numpy's global generators, as ``keras.utils.set_random_seed`` does, so
-    that runs that draw from them repeat exactly."""
+    """Seeds Python's, numpy's and the engine's global generators (the one unseeded
+    initializers draw from), as ``keras.utils.set_random_seed`` does, so runs repeat exactly."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"set_random_seed: seed must be an int, got {type(seed).__name__}")
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
+    _core.set_global_seed(int(seed) % 2**64)

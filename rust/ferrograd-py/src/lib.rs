@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod functions;
 mod indexing;
+mod initializers;
 mod losses;
 mod optimizers;
 mod tensor;
@@ -24,5 +25,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     functions::register(m)?;
     optimizers::register(m)?;
     losses::register(m)?;
+    initializers::register(m)?;
     Ok(())
 }

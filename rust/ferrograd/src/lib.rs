@@ -21,6 +21,7 @@ mod macros;
 pub mod autodiff;
 pub mod error;
 pub mod gradcheck;
+pub mod init;
 pub mod losses;
 pub mod ops;
 pub mod optim;
