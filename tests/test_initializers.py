@@ -31,11 +31,12 @@ def fans(shape):
 )
 @pytest.mark.parametrize("shape", [(300, 200), (3, 3, 16, 32)])
 def test_variance_scaling_presets(cls, scale, mode, uniform, shape):
-    w = cls(seed=1)(shape).numpy().astype(np.float64)
+    sampled = cls(seed=1)(shape)
+    assert sampled.dtype == "float32" and sampled.shape == shape  # Keras's default float dtype
+    w = sampled.numpy().astype(np.float64)
     fan_in, fan_out = fans(shape)
     fan = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[mode]
     variance = scale / fan
-    assert w.dtype == np.float64 and w.shape == shape
     assert abs(w.var() / variance - 1) < 0.05
     if uniform:
         assert np.abs(w).max() <= np.sqrt(3 * variance)
