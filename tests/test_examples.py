@@ -10,9 +10,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_mlp_digits_example_trains():
+def test_main_demo_trains_with_fit_and_reports_accuracy():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "mlp_digits.py"), "--steps", "200", "--seed", "0"],
+        [sys.executable, str(ROOT / "examples" / "train_digits.py"), "--seed", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    out = result.stdout
+    assert "Epoch 30/30" in out and "Total params: 17,226" in out, out
+    # not a terminal: one progress line per epoch, not one per batch
+    assert out.count("41/41") == 30, out
+    accuracy = re.search(r"test accuracy ([\d.]+)$", out.strip())
+    assert accuracy, out
+    assert float(accuracy.group(1)) > 0.93, out  # chance is 0.1
+
+
+def test_custom_loop_example_trains():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "custom_loop_digits.py"), "--steps", "200", "--seed", "0"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -13,29 +13,53 @@ computes gradients by reverse-mode automatic differentiation in Rust::
     w.grad            # d loss / d w, a Tensor of shape (3, 1)
 """
 
-from . import activations, datasets, initializers, losses, ops, optimizers, utils
+from . import (
+    activations,
+    callbacks,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    regularizers,
+    utils,
+)
 from ._core import GradcheckError, Tensor, Variable, get_num_threads, set_num_threads, tensor
 from .autodiff import GradientTape, grad, gradcheck, is_grad_enabled, no_grad
+from .layers import Input, Layer
+from .models import Model, Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError",
     "GradientTape",
+    "Input",
+    "Layer",
+    "Model",
+    "Sequential",
     "Tensor",
     "Variable",
     "__version__",
     "activations",
+    "callbacks",
     "datasets",
     "get_num_threads",
     "grad",
     "initializers",
+    "layers",
+    "metrics",
+    "models",
     "gradcheck",
     "is_grad_enabled",
     "losses",
     "no_grad",
     "ops",
     "optimizers",
+    "regularizers",
     "set_num_threads",
     "tensor",
     "utils",

@@ -30,6 +30,7 @@ __all__ = [
     "VarianceScaling",
     "Zeros",
     "get",
+    "serialize",
 ]
 
 
@@ -215,3 +216,10 @@ def get(identifier: Any) -> Initializer:
             return _BY_NAME[key]()
     valid = ", ".join(sorted(_BY_NAME))
     raise ValueError(f"Unknown initializer {identifier!r}; valid names are: {valid}")
+
+
+def serialize(initializer: Any) -> dict[str, Any]:
+    """An initializer as Keras's ``{"class_name", "config"}``."""
+    if not isinstance(initializer, Initializer):
+        raise ValueError(f"Cannot serialize {initializer!r}: not a ferrograd initializer")
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}

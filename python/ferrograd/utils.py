@@ -1,4 +1,5 @@
-"""Utilities with Keras's names: ``to_categorical`` and ``set_random_seed``."""
+"""Utilities with Keras's names: ``to_categorical``, ``set_random_seed``, ``Progbar`` and
+``plot_history`` (matplotlib, an optional extra)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from .plotting import plot_history
+from .progbar import Progbar
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "plot_history", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:

@@ -5,8 +5,10 @@ Each submodule has a ``load_data`` function in the style of
 
 - :mod:`ferrograd.datasets.digits`: UCI hand-written digits, 1,797 images of
   8x8 pixels (values 0..16), 10 classes. CC BY 4.0.
+- :mod:`ferrograd.datasets.mnist`: MNIST, read from the standard ``mnist.npz`` on local disk
+  (never downloaded); 28x28 pixels (values 0..255), 10 classes.
 """
 
-from . import digits
+from . import digits, mnist
 
-__all__ = ["digits"]
+__all__ = ["digits", "mnist"]

@@ -13,10 +13,27 @@ create_exception!(
     "An analytic gradient disagrees with central finite differences (as torch.autograd.GradcheckError)."
 );
 
+thread_local! {
+    /// The Python exception raised inside a Python layer or hook that the engine called; the
+    /// engine sees `Error::External` and the binding re-raises this one.
+    static PENDING: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps `err` to be re-raised when the engine's error reaches Python, and returns the engine
+/// error that carries it there.
+pub fn stash(err: PyErr) -> Error {
+    let message = err.to_string();
+    PENDING.with(|p| *p.borrow_mut() = Some(err));
+    Error::External(message)
+}
+
 /// The Python exception for an engine error.
 pub fn to_py_err(error: Error) -> PyErr {
     let message = error.to_string();
     match error {
+        Error::External(_) => PENDING
+            .with(|p| p.borrow_mut().take())
+            .unwrap_or_else(|| PyRuntimeError::new_err(message)),
         Error::Shape { .. } | Error::Argument { .. } => PyValueError::new_err(message),
         Error::DType { .. } => PyTypeError::new_err(message),
         Error::Autograd(_) => PyRuntimeError::new_err(message),

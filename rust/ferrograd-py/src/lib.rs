@@ -8,7 +8,10 @@ mod errors;
 mod functions;
 mod indexing;
 mod initializers;
+mod layers;
 mod losses;
+mod metrics;
+mod models;
 mod optimizers;
 mod tensor;
 mod variable;
@@ -26,5 +29,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     optimizers::register(m)?;
     losses::register(m)?;
     initializers::register(m)?;
+    metrics::register(m)?;
+    layers::register(m)?;
+    models::register(m)?;
     Ok(())
 }

@@ -6,6 +6,8 @@ use ferrograd::optim::{
     Adadelta, Adagrad, Adam, Adamax, Algorithm, Clip, LearningRate, Lion, Nadam, Optimizer,
     RmsProp, Schedule, Sgd,
 };
+use std::sync::{Arc, Mutex};
+
 use ferrograd::Tensor;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -274,7 +276,14 @@ fn parse_clip(
 /// and step count. `apply_gradients` updates the variables in place.
 #[pyclass(name = "Optimizer", module = "ferrograd._core")]
 pub struct PyOptimizer {
-    inner: Optimizer,
+    /// Shared with the models compiled with it, whose training loops step it.
+    pub inner: Arc<Mutex<Optimizer>>,
+}
+
+impl PyOptimizer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Optimizer> {
+        self.inner.lock().expect("optimizer lock")
+    }
 }
 
 #[pymethods]
@@ -297,7 +306,9 @@ impl PyOptimizer {
             .and_then(|o| o.with_weight_decay(weight_decay))
             .and_then(|o| o.with_clip(clip))
             .py()?;
-        Ok(PyOptimizer { inner })
+        Ok(PyOptimizer {
+            inner: Arc::new(Mutex::new(inner)),
+        })
     }
 
     /// One step on `[(gradient, variable), ...]`; gradients may be tensors or array-likes and
@@ -315,57 +326,63 @@ impl PyOptimizer {
             elements += variable.len();
             converted.push((grad, variable));
         }
-        let optimizer = &mut self.inner;
-        run(py, elements, move || optimizer.apply_gradients(&converted)).py()
+        let optimizer = &self.inner;
+        run(py, elements, move || {
+            optimizer
+                .lock()
+                .expect("optimizer lock")
+                .apply_gradients(&converted)
+        })
+        .py()
     }
 
     /// The number of steps applied so far.
     #[getter]
     fn iterations(&self) -> u64 {
-        self.inner.iterations()
+        self.lock().iterations()
     }
 
     #[setter]
     fn set_iterations(&mut self, iterations: u64) {
-        self.inner.set_iterations(iterations);
+        self.lock().set_iterations(iterations);
     }
 
     /// The learning rate the next step will use.
     #[getter]
     fn learning_rate(&self) -> f64 {
-        self.inner.current_learning_rate()
+        self.lock().current_learning_rate()
     }
 
     /// Replaces the learning rate: a number or a schedule dict.
     fn set_learning_rate(&mut self, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let learning_rate = parse_learning_rate(value)?;
-        self.inner.set_learning_rate(learning_rate).py()
+        self.lock().set_learning_rate(learning_rate).py()
     }
 
     /// Whether the learning rate is a schedule.
     #[getter]
     fn scheduled(&self) -> bool {
-        matches!(self.inner.learning_rate(), LearningRate::Schedule(_))
+        matches!(self.lock().learning_rate(), LearningRate::Schedule(_))
     }
 
     /// Keeps weight decay off `variable`.
     fn exclude_from_weight_decay(&mut self, variable: PyRef<'_, PyTensor>) {
-        self.inner.exclude_from_weight_decay(&variable.inner);
+        self.lock().exclude_from_weight_decay(&variable.inner);
     }
 
     /// The names of the per-variable slots, in Keras's order.
     fn slot_names(&self) -> Vec<&'static str> {
-        self.inner.slot_names()
+        self.lock().slot_names()
     }
 
     /// A copy of slot `name` of `variable` (None before its first step).
     fn slot(&self, variable: PyRef<'_, PyTensor>, name: &str) -> Option<PyTensor> {
-        self.inner.slot(&variable.inner, name).map(PyTensor::new)
+        self.lock().slot(&variable.inner, name).map(PyTensor::new)
     }
 
     #[getter]
     fn algorithm(&self) -> &'static str {
-        self.inner.algorithm().name()
+        self.lock().algorithm().name()
     }
 }
 

@@ -22,6 +22,10 @@ pub enum Error {
     /// `gradcheck` found an analytic gradient that disagrees with central differences.
     #[error("{0}")]
     GradcheckFailed(String),
+    /// An error raised by code outside the engine that the engine called (a layer or callback
+    /// written in a front end's language); the front end keeps the original error.
+    #[error("{0}")]
+    External(String),
 }
 
 impl Error {

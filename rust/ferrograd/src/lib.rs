@@ -23,8 +23,12 @@ pub mod error;
 pub mod gradcheck;
 pub mod init;
 pub mod losses;
+pub mod metrics;
+pub mod model;
+pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod regularizers;
 pub mod tensor;
 pub mod threads;
 

@@ -5,7 +5,7 @@ CC BY 4.0, see ferrograd/datasets/data/README.md). Model: 64 -> 64 (ReLU) -> 10 
 He-initialized. Training: 200 steps of mini-batch gradient descent with momentum on the
 softmax cross-entropy, every gradient from ``loss.backward()``.
 
-Run: python examples/mlp_digits.py [--steps 200] [--batch-size 64] [--lr 0.1] [--seed 0]
+Run: python examples/custom_loop_digits.py [--steps 200] [--batch-size 64] [--lr 0.1] [--seed 0]
 """
 
 from __future__ import annotations

@@ -1,0 +1,396 @@
+//! Bindings of the engine's layers: `_core.Layer`, one class over every built-in layer (made by
+//! its static constructors) and over layers written in Python (`Layer.python`), which the engine
+//! calls back with the GIL held. The Keras-shaped classes live in `ferrograd.layers`.
+
+use std::sync::Arc;
+
+use ferrograd::nn::{
+    Activation, ActivationLayer, Dense, Dropout, Flatten, Layer, LayerCore, Merge, MergeOp, PRelu,
+    Reshape, Shape, Weight,
+};
+use ferrograd::regularizers::Regularizer;
+use ferrograd::Tensor;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::convert::to_tensor;
+use crate::errors::{stash, IntoPy};
+use crate::tensor::PyTensor;
+
+/// A shape from Python: a sequence of ints and Nones.
+pub fn shape_from_py(value: &Bound<'_, PyAny>) -> PyResult<Shape> {
+    value.extract::<Vec<Option<usize>>>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "a shape must be a tuple of non-negative ints or None, got {value}"
+        ))
+    })
+}
+
+fn shapes_from_py(value: &Bound<'_, PyAny>) -> PyResult<Vec<Shape>> {
+    value
+        .try_iter()?
+        .map(|s| shape_from_py(&s?))
+        .collect::<PyResult<Vec<_>>>()
+}
+
+/// An activation from Keras's name and its parameters (`{"negative_slope": 0.3}`, ...).
+pub fn parse_activation(name: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Activation> {
+    let get = |key: &str| -> PyResult<Option<f64>> {
+        match params {
+            Some(p) => match p.get_item(key)? {
+                Some(v) if !v.is_none() => Ok(Some(v.extract::<f64>()?)),
+                _ => Ok(None),
+            },
+            None => Ok(None),
+        }
+    };
+    let axis = || -> PyResult<isize> {
+        Ok(match params {
+            Some(p) => match p.get_item("axis")? {
+                Some(v) if !v.is_none() => v.extract::<isize>()?,
+                _ => -1,
+            },
+            None => -1,
+        })
+    };
+    let activation = match name {
+        "relu" => {
+            let slope = get("negative_slope")?.unwrap_or(0.0);
+            let max_value = get("max_value")?;
+            let threshold = get("threshold")?.unwrap_or(0.0);
+            if slope == 0.0 && max_value.is_none() && threshold == 0.0 {
+                Activation::Relu
+            } else {
+                Activation::ReluWith {
+                    negative_slope: slope,
+                    max_value,
+                    threshold,
+                }
+            }
+        }
+        "leaky_relu" => Activation::LeakyRelu(get("negative_slope")?.unwrap_or(0.2)),
+        "elu" => Activation::Elu(get("alpha")?.unwrap_or(1.0)),
+        "gelu" => Activation::Gelu {
+            approximate: match params {
+                Some(p) => p
+                    .get_item("approximate")?
+                    .map(|v| v.is_truthy())
+                    .transpose()?
+                    .unwrap_or(false),
+                None => false,
+            },
+        },
+        "softmax" => Activation::Softmax(axis()?),
+        "log_softmax" => Activation::LogSoftmax(axis()?),
+        other => Activation::from_name(other).py()?,
+    };
+    Ok(activation)
+}
+
+fn parse_regularizer(value: Option<(f64, f64)>) -> PyResult<Option<Regularizer>> {
+    value
+        .map(|(l1, l2)| Regularizer::new(l1, l2))
+        .transpose()
+        .py()
+}
+
+/// A layer for Python: a built-in engine layer or a Python-written one.
+#[pyclass(name = "Layer", module = "ferrograd._core", frozen)]
+pub struct PyLayer {
+    pub inner: Arc<dyn Layer>,
+}
+
+impl PyLayer {
+    fn wrap(layer: impl Layer + 'static) -> PyLayer {
+        PyLayer {
+            inner: Arc::new(layer),
+        }
+    }
+}
+
+fn tensors_from(values: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
+    values
+        .try_iter()?
+        .map(|v| to_tensor(&v?))
+        .collect::<PyResult<Vec<_>>>()
+}
+
+fn to_py_list<'py>(py: Python<'py>, tensors: Vec<Tensor>) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, tensors.into_iter().map(PyTensor::new))
+}
+
+#[pymethods]
+impl PyLayer {
+    /// Keras's `Dense`.
+    #[staticmethod]
+    #[pyo3(signature = (name, units, activation, activation_params=None, use_bias=true))]
+    fn dense(
+        name: String,
+        units: usize,
+        activation: &str,
+        activation_params: Option<&Bound<'_, PyDict>>,
+        use_bias: bool,
+    ) -> PyResult<PyLayer> {
+        if units == 0 {
+            return Err(PyValueError::new_err(format!(
+                "Received an invalid value for `units`, expected a positive integer. Received: units=0 (layer '{name}')"
+            )));
+        }
+        let activation = parse_activation(activation, activation_params)?;
+        Ok(PyLayer::wrap(Dense::new(name, units, activation, use_bias)))
+    }
+
+    /// An activation layer under Keras's class name (`Activation`, `ReLU`, `LeakyReLU`, `ELU`,
+    /// `Softmax`).
+    #[staticmethod]
+    #[pyo3(signature = (name, class_name, activation, activation_params=None))]
+    fn activation(
+        name: String,
+        class_name: &str,
+        activation: &str,
+        activation_params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyLayer> {
+        let class: &'static str = match class_name {
+            "Activation" => "Activation",
+            "ReLU" => "ReLU",
+            "LeakyReLU" => "LeakyReLU",
+            "ELU" => "ELU",
+            "Softmax" => "Softmax",
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown activation layer class '{other}'"
+                )))
+            }
+        };
+        let activation = parse_activation(activation, activation_params)?;
+        Ok(PyLayer::wrap(ActivationLayer::with_class(
+            name, class, activation,
+        )))
+    }
+
+    /// Keras's `PReLU` (weights added by the front end).
+    #[staticmethod]
+    fn prelu(name: String, shared_axes: Vec<usize>) -> PyLayer {
+        PyLayer::wrap(PRelu::new(name, shared_axes))
+    }
+
+    #[staticmethod]
+    fn flatten(name: String) -> PyLayer {
+        PyLayer::wrap(Flatten::new(name))
+    }
+
+    #[staticmethod]
+    fn reshape(name: String, target_shape: Vec<isize>) -> PyResult<PyLayer> {
+        Ok(PyLayer::wrap(Reshape::new(name, target_shape).py()?))
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (name, rate, noise_shape=None, seed=None))]
+    fn dropout(
+        name: String,
+        rate: f64,
+        noise_shape: Option<&Bound<'_, PyAny>>,
+        seed: Option<u64>,
+    ) -> PyResult<PyLayer> {
+        let noise_shape = noise_shape.map(shape_from_py).transpose()?;
+        Ok(PyLayer::wrap(
+            Dropout::new(name, rate, noise_shape, seed).py()?,
+        ))
+    }
+
+    /// A merge layer: `op` is Keras's class name; `axis` is Concatenate's.
+    #[staticmethod]
+    #[pyo3(signature = (name, op, axis=-1))]
+    fn merge(name: String, op: &str, axis: isize) -> PyResult<PyLayer> {
+        let op = match op {
+            "Add" => MergeOp::Add,
+            "Subtract" => MergeOp::Subtract,
+            "Multiply" => MergeOp::Multiply,
+            "Average" => MergeOp::Average,
+            "Maximum" => MergeOp::Maximum,
+            "Minimum" => MergeOp::Minimum,
+            "Concatenate" => MergeOp::Concatenate { axis },
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown merge layer '{other}'"
+                )))
+            }
+        };
+        Ok(PyLayer::wrap(Merge::new(name, op)))
+    }
+
+    /// A layer written in Python: the engine calls `obj._engine_call(inputs, training)`,
+    /// `obj._engine_output_shapes(shapes)` and `obj._engine_weights()` with the GIL held.
+    #[staticmethod]
+    fn python(obj: Py<PyAny>, name: String, class_name: String) -> PyLayer {
+        let core = LayerCore::new(name);
+        core.set_built();
+        PyLayer::wrap(PythonLayer {
+            core,
+            class_name,
+            obj,
+        })
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    #[getter]
+    fn class_name(&self) -> &str {
+        self.inner.class_name()
+    }
+
+    #[getter]
+    fn trainable(&self) -> bool {
+        self.inner.core().trainable()
+    }
+
+    #[setter]
+    fn set_trainable(&self, value: bool) -> PyResult<()> {
+        self.inner.core().set_trainable(value).py()
+    }
+
+    #[getter]
+    fn built(&self) -> bool {
+        self.inner.core().built()
+    }
+
+    /// Marks the layer built once the front end has added its weights.
+    fn set_built(&self) {
+        self.inner.core().set_built();
+    }
+
+    /// Adds a weight (a Variable) in Keras's order, with an optional `(l1, l2)` regularizer.
+    #[pyo3(signature = (name, variable, trainable=true, regularizer=None))]
+    fn add_weight(
+        &self,
+        name: String,
+        variable: PyRef<'_, PyTensor>,
+        trainable: bool,
+        regularizer: Option<(f64, f64)>,
+    ) -> PyResult<()> {
+        self.inner
+            .core()
+            .add_weight(Weight {
+                name,
+                value: variable.inner.clone(),
+                trainable,
+                regularizer: parse_regularizer(regularizer)?,
+            })
+            .py()
+    }
+
+    /// `[(name, shape)]` of the weights inputs of these shapes need, in Keras's order.
+    fn weight_specs(&self, input_shapes: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<usize>)>> {
+        let shapes = shapes_from_py(input_shapes)?;
+        Ok(self
+            .inner
+            .weight_specs(&shapes)
+            .py()?
+            .into_iter()
+            .map(|s| (s.name.to_string(), s.shape))
+            .collect())
+    }
+
+    /// The output shapes for these input shapes (tuples with None for unknown axes).
+    fn output_shapes(&self, input_shapes: &Bound<'_, PyAny>) -> PyResult<Vec<Shape>> {
+        let shapes = shapes_from_py(input_shapes)?;
+        self.inner.output_shapes(&shapes).py()
+    }
+
+    /// Runs the layer on concrete tensors (recording the graph when gradients are needed).
+    #[pyo3(signature = (inputs, training=false))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: &Bound<'py, PyAny>,
+        training: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let inputs = tensors_from(inputs)?;
+        let out = self.inner.call(&inputs, training).py()?;
+        to_py_list(py, out)
+    }
+
+    /// `[(name, tensor, trainable)]` in creation order.
+    fn weights(&self) -> Vec<(String, PyTensor, bool)> {
+        self.inner
+            .weights()
+            .into_iter()
+            .map(|w| (w.name, PyTensor::new(w.value), w.trainable))
+            .collect()
+    }
+}
+
+/// A layer whose `call` is Python code: the engine enters Python for it, with the GIL.
+struct PythonLayer {
+    core: LayerCore,
+    class_name: String,
+    obj: Py<PyAny>,
+}
+
+impl Layer for PythonLayer {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        &self.class_name
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> ferrograd::Result<Vec<Shape>> {
+        Python::attach(|py| {
+            let shapes = PyList::new(py, input_shapes.iter().cloned()).map_err(stash)?;
+            let out = self
+                .obj
+                .call_method1(py, "_engine_output_shapes", (shapes,))
+                .map_err(stash)?;
+            shapes_from_py(out.bind(py)).map_err(stash)
+        })
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> ferrograd::Result<Vec<Tensor>> {
+        Python::attach(|py| {
+            let args = to_py_list(py, inputs.to_vec()).map_err(stash)?;
+            let out = self
+                .obj
+                .call_method1(py, "_engine_call", (args, training))
+                .map_err(stash)?;
+            tensors_from(out.bind(py)).map_err(stash)
+        })
+    }
+
+    fn weights(&self) -> Vec<Weight> {
+        Python::attach(|py| -> PyResult<Vec<Weight>> {
+            let listed = self.obj.call_method0(py, "_engine_weights")?;
+            let mut out = Vec::new();
+            for item in listed.bind(py).try_iter()? {
+                let (name, variable, trainable, regularizer): (
+                    String,
+                    PyRef<'_, PyTensor>,
+                    bool,
+                    Option<(f64, f64)>,
+                ) = item?.extract()?;
+                out.push(Weight {
+                    name,
+                    value: variable.inner.clone(),
+                    trainable: trainable && self.core.trainable(),
+                    regularizer: parse_regularizer(regularizer)?,
+                });
+            }
+            Ok(out)
+        })
+        .unwrap_or_else(|err| {
+            // Weights are read where no error can be returned; report and train none of them.
+            Python::attach(|py| err.print(py));
+            Vec::new()
+        })
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyLayer>()?;
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Activations as data ([`Activation`], resolvable from Keras's names) and the layers that
+//! apply one: `Activation`, `ReLU`, `LeakyReLU`, `ELU`, `Softmax` (Keras's classes, one struct).
+
+use super::*;
+use crate::ops::Comparison;
+
+/// An activation function with its parameters. Keras's defaults by name: `leaky_relu` 0.2,
+/// `elu` 1.0, `gelu` exact, `softmax`/`log_softmax` on the last axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Linear,
+    Relu,
+    /// Keras's general `relu(x, negative_slope, max_value, threshold)`.
+    ReluWith {
+        negative_slope: f64,
+        max_value: Option<f64>,
+        threshold: f64,
+    },
+    Relu6,
+    LeakyRelu(f64),
+    Elu(f64),
+    Selu,
+    Gelu {
+        approximate: bool,
+    },
+    Sigmoid,
+    HardSigmoid,
+    /// `x * hard_sigmoid(x)`.
+    HardSilu,
+    Tanh,
+    Softplus,
+    Softsign,
+    /// `x * sigmoid(x)` (also called swish).
+    Silu,
+    Exponential,
+    Softmax(isize),
+    LogSoftmax(isize),
+}
+
+impl Activation {
+    /// Keras's names (`keras.activations.get`).
+    pub const NAMES: &'static [&'static str] = &[
+        "linear",
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "sigmoid",
+        "hard_sigmoid",
+        "hard_silu",
+        "hard_swish",
+        "tanh",
+        "softplus",
+        "softsign",
+        "silu",
+        "swish",
+        "exponential",
+        "softmax",
+        "log_softmax",
+    ];
+
+    /// The activation Keras's string `name` stands for.
+    pub fn from_name(name: &str) -> Result<Activation> {
+        Ok(match name {
+            "linear" => Activation::Linear,
+            "relu" => Activation::Relu,
+            "relu6" => Activation::Relu6,
+            "leaky_relu" => Activation::LeakyRelu(0.2),
+            "elu" => Activation::Elu(1.0),
+            "selu" => Activation::Selu,
+            "gelu" => Activation::Gelu { approximate: false },
+            "sigmoid" => Activation::Sigmoid,
+            "hard_sigmoid" => Activation::HardSigmoid,
+            "hard_silu" | "hard_swish" => Activation::HardSilu,
+            "tanh" => Activation::Tanh,
+            "softplus" => Activation::Softplus,
+            "softsign" => Activation::Softsign,
+            "silu" | "swish" => Activation::Silu,
+            "exponential" => Activation::Exponential,
+            "softmax" => Activation::Softmax(-1),
+            "log_softmax" => Activation::LogSoftmax(-1),
+            other => {
+                return Err(Error::Argument {
+                    op: "activation",
+                    message: format!(
+                        "unknown activation '{other}'; valid names are {:?}",
+                        Activation::NAMES
+                    ),
+                })
+            }
+        })
+    }
+
+    /// Keras's name for this activation (`serialize`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu | Activation::ReluWith { .. } => "relu",
+            Activation::Relu6 => "relu6",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Elu(_) => "elu",
+            Activation::Selu => "selu",
+            Activation::Gelu { .. } => "gelu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::HardSilu => "hard_silu",
+            Activation::Tanh => "tanh",
+            Activation::Softplus => "softplus",
+            Activation::Softsign => "softsign",
+            Activation::Silu => "silu",
+            Activation::Exponential => "exponential",
+            Activation::Softmax(_) => "softmax",
+            Activation::LogSoftmax(_) => "log_softmax",
+        }
+    }
+
+    /// Applies the activation (differentiably).
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        match *self {
+            Activation::Linear => Ok(x.clone()),
+            Activation::Relu => x.relu(),
+            Activation::ReluWith {
+                negative_slope,
+                max_value,
+                threshold,
+            } => relu_with(x, negative_slope, max_value, threshold),
+            Activation::Relu6 => x.relu6(),
+            Activation::LeakyRelu(slope) => x.leaky_relu(slope),
+            Activation::Elu(alpha) => x.elu(alpha),
+            Activation::Selu => x.selu(),
+            Activation::Gelu { approximate } => x.gelu(approximate),
+            Activation::Sigmoid => x.sigmoid(),
+            Activation::HardSigmoid => x.hard_sigmoid(),
+            Activation::HardSilu => x.mul(&x.hard_sigmoid()?),
+            Activation::Tanh => x.tanh(),
+            Activation::Softplus => x.softplus(),
+            Activation::Softsign => x.softsign(),
+            Activation::Silu => x.silu(),
+            Activation::Exponential => x.exp(),
+            Activation::Softmax(axis) => x.softmax(axis),
+            Activation::LogSoftmax(axis) => x.log_softmax(axis),
+        }
+    }
+
+    /// Whether the activation keeps the shape of its input and acts elementwise (softmax does
+    /// not act elementwise but keeps the shape; every activation here keeps it).
+    pub fn keeps_shape(&self) -> bool {
+        true
+    }
+}
+
+/// Keras's `relu` with options (`ReLU.static_call`): zero below `threshold`, a slope
+/// `negative_slope` below it, capped at `max_value`.
+fn relu_with(
+    x: &Tensor,
+    negative_slope: f64,
+    max_value: Option<f64>,
+    threshold: f64,
+) -> Result<Tensor> {
+    let dtype = x.dtype();
+    if negative_slope != 0.0 && max_value.is_none() && threshold == 0.0 {
+        return x.leaky_relu(negative_slope);
+    }
+    let negative_part = if negative_slope != 0.0 {
+        let shifted = x.neg()?.add(&Tensor::scalar_of(threshold, dtype))?;
+        Some(shifted.relu()?)
+    } else {
+        None
+    };
+    let mut clip_max = max_value.is_some();
+    let mut out = if threshold != 0.0 {
+        let mask = x
+            .detach()
+            .compare(&Tensor::scalar_of(threshold, dtype), Comparison::Greater)?
+            .cast(dtype)?;
+        x.mul(&mask)?
+    } else if max_value == Some(6.0) {
+        clip_max = false;
+        x.relu6()?
+    } else {
+        x.relu()?
+    };
+    if let (true, Some(max)) = (clip_max, max_value) {
+        out = out.clip(0.0, max)?;
+    }
+    if let Some(negative) = negative_part {
+        out = out.sub(&negative.scale(negative_slope)?)?;
+    }
+    Ok(out)
+}
+
+/// A layer applying an activation: Keras's `Activation`, `ReLU`, `LeakyReLU`, `ELU` and
+/// `Softmax`, which differ only in their class name and parameters.
+pub struct ActivationLayer {
+    core: LayerCore,
+    class_name: &'static str,
+    activation: Activation,
+}
+
+impl ActivationLayer {
+    /// Keras's `Activation(activation)`.
+    pub fn new(name: impl Into<String>, activation: Activation) -> ActivationLayer {
+        ActivationLayer::with_class(name, "Activation", activation)
+    }
+
+    /// The same layer under another Keras class name (`ReLU`, `LeakyReLU`, `ELU`, `Softmax`).
+    pub fn with_class(
+        name: impl Into<String>,
+        class_name: &'static str,
+        activation: Activation,
+    ) -> ActivationLayer {
+        let core = LayerCore::new(name);
+        core.set_built();
+        ActivationLayer {
+            core,
+            class_name,
+            activation,
+        }
+    }
+
+    /// Keras's `ReLU(max_value=None, negative_slope=0.0, threshold=0.0)`.
+    pub fn relu(
+        name: impl Into<String>,
+        max_value: Option<f64>,
+        negative_slope: f64,
+        threshold: f64,
+    ) -> Result<ActivationLayer> {
+        if max_value.is_some_and(|m| m.is_nan() || m < 0.0) {
+            return Err(Error::argument(
+                "ReLU",
+                format!("max_value of a ReLU layer cannot be a negative value, got {max_value:?}"),
+            ));
+        }
+        if negative_slope.is_nan() || negative_slope < 0.0 || !threshold.is_finite() {
+            return Err(Error::argument(
+                "ReLU",
+                format!("negative_slope must be >= 0 and threshold finite, got {negative_slope} and {threshold}"),
+            ));
+        }
+        let activation = if max_value.is_none() && negative_slope == 0.0 && threshold == 0.0 {
+            Activation::Relu
+        } else {
+            Activation::ReluWith {
+                negative_slope,
+                max_value,
+                threshold,
+            }
+        };
+        Ok(ActivationLayer::with_class(name, "ReLU", activation))
+    }
+
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+}
+
+impl Layer for ActivationLayer {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        self.class_name
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = single(self.name(), input_shapes)?;
+        if let Activation::Softmax(axis) | Activation::LogSoftmax(axis) = self.activation {
+            crate::ops::normalize_axis("Softmax", axis, shape.len())?;
+        }
+        Ok(vec![shape.clone()])
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        Ok(vec![self.activation.apply(single(self.name(), inputs)?)?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn relu_options_follow_keras() {
+        let x = t32(&[5], &[-3.0, -1.0, 0.5, 2.0, 8.0]);
+        let layer = ActivationLayer::relu("r", Some(6.0), 0.1, 1.0).unwrap();
+        let y = values(&layer.call(&[x], false).unwrap()[0]);
+        // below threshold: -slope * (threshold - x); above: min(x, 6)
+        let expected = [-0.4, -0.2, -0.05, 2.0, 6.0];
+        for (a, b) in y.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{y:?}");
+        }
+        assert!(ActivationLayer::relu("r", Some(-1.0), 0.0, 0.0).is_err());
+    }
+
+    #[test]
+    fn names_resolve_with_keras_defaults() {
+        assert_eq!(
+            Activation::from_name("leaky_relu").unwrap(),
+            Activation::LeakyRelu(0.2)
+        );
+        assert_eq!(Activation::from_name("swish").unwrap(), Activation::Silu);
+        let err = Activation::from_name("relu7").unwrap_err().to_string();
+        assert!(err.contains("softmax"), "{err}");
+    }
+}

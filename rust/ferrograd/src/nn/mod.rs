@@ -1,0 +1,267 @@
+//! Layers: the [`Layer`] trait and Keras's core layers, each a few ops of the engine.
+//!
+//! A layer owns its weights (as [`Weight`]s in a [`LayerCore`]), knows the shape of its output
+//! for given input shapes, and computes its output with the engine's differentiable ops, so the
+//! graph that [`crate::autodiff`] walks is built by `call` itself. Shapes use `None` for the
+//! batch axis (and any other axis not known until data arrives), as Keras's `(None, 784)`.
+//!
+//! Weights are created by [`build`] from the layer's own initializers (the native Rust path), or
+//! added one by one by a front end (the Python package creates them with Keras's initializer
+//! objects and hands them over with [`LayerCore::add_weight`]). Either way they live in the
+//! layer in Keras's order (`Dense`: kernel, bias).
+//!
+//! ```
+//! use ferrograd::nn::{build, Activation, Dense, Layer};
+//! use ferrograd::{DType, Tensor};
+//!
+//! let dense = Dense::new("dense", 3, Activation::Relu, true);
+//! build(&dense, &[vec![None, Some(4)]], DType::F32).unwrap();
+//! let x = Tensor::zeros(&[2, 4], DType::F32);
+//! let y = dense.call(&[x], false).unwrap();
+//! assert_eq!(y[0].shape(), vec![2, 3]);
+//! assert_eq!(dense.weights()[0].value.shape(), vec![4, 3]); // Keras layout (in, units)
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+
+use crate::error::{Error, Result};
+use crate::init::Initializer;
+use crate::regularizers::Regularizer;
+use crate::tensor::{DType, Tensor};
+
+mod activation;
+mod dense;
+mod dropout;
+mod merge;
+mod prelu;
+mod reshaping;
+
+pub use activation::{Activation, ActivationLayer};
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use merge::{Merge, MergeOp};
+pub use prelu::PRelu;
+pub use reshaping::{Flatten, Reshape};
+
+/// A shape with unknown axes as `None` (the batch axis of a symbolic input).
+pub type Shape = Vec<Option<usize>>;
+
+/// Formats a shape as Keras prints it: `(None, 28, 28)`.
+pub fn format_shape(shape: &[Option<usize>]) -> String {
+    let parts: Vec<String> = shape
+        .iter()
+        .map(|d| d.map_or("None".to_string(), |d| d.to_string()))
+        .collect();
+    if parts.len() == 1 {
+        format!("({},)", parts[0])
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
+/// The shape of a concrete tensor as a [`Shape`].
+pub fn known(shape: &[usize]) -> Shape {
+    shape.iter().map(|&d| Some(d)).collect()
+}
+
+/// A layer's variable with what the training loop needs to know about it.
+#[derive(Clone)]
+pub struct Weight {
+    /// Keras's name within the layer (`kernel`, `bias`, `alpha`, ...).
+    pub name: String,
+    /// The variable itself; optimizers update its data in place.
+    pub value: Tensor,
+    /// Whether optimizers update it (also false for every weight of a frozen layer).
+    pub trainable: bool,
+    /// A penalty added to the loss during training.
+    pub regularizer: Option<Regularizer>,
+}
+
+/// What a weight needs to be created natively: its shape, initializer and role.
+#[derive(Debug, Clone)]
+pub struct WeightSpec {
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub initializer: Initializer,
+    pub trainable: bool,
+    pub regularizer: Option<Regularizer>,
+}
+
+/// The state every layer shares: its name, whether it trains, and its weights.
+pub struct LayerCore {
+    name: String,
+    trainable: AtomicBool,
+    weights: RwLock<Vec<Weight>>,
+    built: AtomicBool,
+}
+
+impl LayerCore {
+    pub fn new(name: impl Into<String>) -> LayerCore {
+        LayerCore {
+            name: name.into(),
+            trainable: AtomicBool::new(true),
+            weights: RwLock::new(Vec::new()),
+            built: AtomicBool::new(false),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn trainable(&self) -> bool {
+        self.trainable.load(Ordering::Relaxed)
+    }
+
+    /// Freezes or unfreezes the layer; frozen weights stop recording gradients.
+    pub fn set_trainable(&self, trainable: bool) -> Result<()> {
+        self.trainable.store(trainable, Ordering::Relaxed);
+        for w in self.weights.read().expect("weights lock").iter() {
+            w.value.set_requires_grad(w.trainable && trainable)?;
+        }
+        Ok(())
+    }
+
+    /// The weights in creation order; a frozen layer reports all of them as not trainable.
+    pub fn weights(&self) -> Vec<Weight> {
+        let frozen = !self.trainable();
+        self.weights
+            .read()
+            .expect("weights lock")
+            .iter()
+            .map(|w| Weight {
+                trainable: w.trainable && !frozen,
+                ..w.clone()
+            })
+            .collect()
+    }
+
+    /// The weight called `name`.
+    pub fn weight(&self, name: &str) -> Option<Tensor> {
+        self.weights
+            .read()
+            .expect("weights lock")
+            .iter()
+            .find(|w| w.name == name)
+            .map(|w| w.value.clone())
+    }
+
+    /// Adds a weight (in Keras's order: the front end calls this as Keras's `add_weight`).
+    /// Trainable weights record gradients.
+    pub fn add_weight(&self, weight: Weight) -> Result<()> {
+        weight
+            .value
+            .set_requires_grad(weight.trainable && self.trainable())?;
+        self.weights.write().expect("weights lock").push(weight);
+        Ok(())
+    }
+
+    pub fn built(&self) -> bool {
+        self.built.load(Ordering::Relaxed)
+    }
+
+    /// Marks the layer built (its weights are all there).
+    pub fn set_built(&self) {
+        self.built.store(true, Ordering::Relaxed);
+    }
+
+    /// An error for a layer called before its weights exist.
+    pub fn require_built(&self) -> Result<()> {
+        if self.built() {
+            Ok(())
+        } else {
+            Err(Error::Argument {
+                op: "layer",
+                message: format!(
+                    "layer '{}' is not built: call build(input_shape) or call it on data first",
+                    self.name
+                ),
+            })
+        }
+    }
+}
+
+/// A layer: a function of its inputs and weights, built by the engine's differentiable ops.
+pub trait Layer: Send + Sync {
+    /// The shared state (name, trainable flag, weights).
+    fn core(&self) -> &LayerCore;
+
+    /// Keras's class name (`"Dense"`, `"ReLU"`, ...).
+    fn class_name(&self) -> &str;
+
+    fn name(&self) -> &str {
+        self.core().name()
+    }
+
+    /// The weights that inputs of these shapes need, with the layer's initializers.
+    fn weight_specs(&self, _input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
+        Ok(Vec::new())
+    }
+
+    /// The output shapes for inputs of these shapes (validating them).
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>>;
+
+    /// The outputs, recorded in the autodiff graph. `training` switches dropout and the like.
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>>;
+
+    /// All weights in creation order.
+    fn weights(&self) -> Vec<Weight> {
+        self.core().weights()
+    }
+}
+
+/// Creates a layer's weights natively from its [`WeightSpec`]s (Keras's `build`); does
+/// nothing when it is already built.
+pub fn build(layer: &dyn Layer, input_shapes: &[Shape], dtype: DType) -> Result<()> {
+    let core = layer.core();
+    if core.built() {
+        return Ok(());
+    }
+    layer.output_shapes(input_shapes)?;
+    for spec in layer.weight_specs(input_shapes)? {
+        let value = spec.initializer.sample(&spec.shape, dtype, None)?;
+        core.add_weight(Weight {
+            name: spec.name.to_string(),
+            value,
+            trainable: spec.trainable,
+            regularizer: spec.regularizer,
+        })?;
+    }
+    core.set_built();
+    Ok(())
+}
+
+/// Checks the number of inputs a layer got.
+pub(crate) fn expect_inputs<T>(layer: &str, inputs: &[T], count: usize) -> Result<()> {
+    if inputs.len() == count {
+        Ok(())
+    } else {
+        Err(Error::Argument {
+            op: "layer",
+            message: format!(
+                "layer '{layer}' expects {count} input(s), got {}",
+                inputs.len()
+            ),
+        })
+    }
+}
+
+/// The one input of a single-input layer.
+pub(crate) fn single<'a, T>(layer: &str, inputs: &'a [T]) -> Result<&'a T> {
+    expect_inputs(layer, inputs, 1)?;
+    Ok(&inputs[0])
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::*;
+
+    pub fn t32(shape: &[usize], values: &[f32]) -> Tensor {
+        Tensor::from_vec(shape, values.to_vec()).unwrap()
+    }
+
+    pub fn values(t: &Tensor) -> Vec<f64> {
+        t.to_f64().iter().copied().collect()
+    }
+}
