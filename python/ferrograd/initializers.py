@@ -202,7 +202,11 @@ _BY_NAME: dict[str, type[Initializer]] = {
 
 
 def get(identifier: Any) -> Initializer:
-    """An initializer from a Keras string name, a class name, an instance or a callable."""
+    """An initializer from a Keras string name, a class name, a serialized
+    ``{"class_name", "config"}`` dict, an instance or a callable."""
+    if isinstance(identifier, dict):
+        cls = type(get(identifier.get("class_name")))
+        return cls.from_config(dict(identifier.get("config", {})))
     if isinstance(identifier, Initializer) or (callable(identifier) and not isinstance(identifier, type)):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Initializer):

@@ -196,7 +196,7 @@ class Layer:
         value = init(shape, dtype=dtype)
         value = np.asarray(value, dtype=dtype).reshape(shape)
         name = name if name is not None else f"variable_{len(self._own_weights)}"
-        variable = Variable(value, trainable=trainable, name=f"{self.name}/{name}", dtype=dtype)
+        variable = Variable(value, trainable=trainable, name=name, dtype=dtype, path=f"{self.name}/{name}")
         regularizer = regularizers.get(regularizer)
         if regularizer is not None and not isinstance(regularizer, regularizers.Regularizer):
             raise NotImplementedError(f"the regularizer {regularizer!r} is a Python callable; use L1, L2 or L1L2")

@@ -13,6 +13,8 @@ use crate::tensor::PyTensor;
 #[pyclass(name = "Variable", module = "ferrograd", extends = PyTensor, frozen)]
 pub struct PyVariable {
     name: String,
+    /// Keras's `path`: the name within its layer's scope (`dense/kernel`).
+    path: String,
     trainable: AtomicBool,
 }
 
@@ -23,19 +25,22 @@ fn handle<'a>(slf: &'a Bound<'_, PyVariable>) -> &'a Tensor {
 #[pymethods]
 impl PyVariable {
     #[new]
-    #[pyo3(signature = (initializer, trainable=true, name=None, dtype=None))]
+    #[pyo3(signature = (initializer, trainable=true, name=None, dtype=None, path=None))]
     fn new(
         initializer: &Bound<'_, PyAny>,
         trainable: bool,
         name: Option<String>,
         dtype: Option<&Bound<'_, PyAny>>,
+        path: Option<String>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let storage = to_storage(initializer, parse_dtype(dtype)?)?;
         let tensor = Tensor::from_storage(storage, trainable);
         let name = name.unwrap_or_else(|| "variable".to_string());
+        let path = path.unwrap_or_else(|| name.clone());
         Ok(
             PyClassInitializer::from(PyTensor::new(tensor)).add_subclass(PyVariable {
                 name,
+                path,
                 trainable: AtomicBool::new(trainable),
             }),
         )
@@ -48,7 +53,7 @@ impl PyVariable {
 
     #[getter]
     fn path(&self) -> &str {
-        &self.name
+        &self.path
     }
 
     /// Whether optimizers update it (and so whether it records gradients).

@@ -2,6 +2,7 @@
 //! Keras's layout (kernel `(in, units)`) and defaults (Glorot-uniform kernel, zero bias).
 
 use super::*;
+use crate::ops::FusedActivation;
 
 /// Keras's `Dense` layer.
 pub struct Dense {
@@ -143,11 +144,22 @@ impl Layer for Dense {
                 ),
             });
         }
-        let mut y = x.matmul(&kernel)?;
-        if let Some(bias) = self.core.weight("bias") {
-            y = y.add(&bias)?;
+        let bias = self.core.weight("bias");
+        // One fused op when the activation's derivative comes from the output alone.
+        let fused = match self.activation {
+            Activation::Linear => Some(FusedActivation::Linear),
+            Activation::Relu => Some(FusedActivation::Relu),
+            Activation::Sigmoid => Some(FusedActivation::Sigmoid),
+            Activation::Tanh => Some(FusedActivation::Tanh),
+            _ => None,
+        };
+        match fused {
+            Some(activation) => Ok(vec![x.linear(&kernel, bias.as_ref(), activation)?]),
+            None => {
+                let y = x.linear(&kernel, bias.as_ref(), FusedActivation::Linear)?;
+                Ok(vec![self.activation.apply(&y)?])
+            }
         }
-        Ok(vec![self.activation.apply(&y)?])
     }
 }
 

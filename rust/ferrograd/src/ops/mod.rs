@@ -8,12 +8,14 @@ mod compare;
 pub use compare::Comparison;
 mod elementwise;
 mod index;
+mod linear;
 mod matmul;
 mod reduce;
 mod shape;
 mod softmax;
 
 pub use index::SliceSpec;
+pub use linear::FusedActivation;
 pub use matmul::matmul_arrays;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};

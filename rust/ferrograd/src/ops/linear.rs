@@ -1,0 +1,313 @@
+//! `linear`: `activation(x @ kernel + bias)` as one op — the body of a `Dense` layer.
+//!
+//! Unfused, a dense layer is three ops with three output buffers and three passes over them
+//! (product, bias add, activation), and its backward adds a gradient buffer per op. Fused, the
+//! forward is one GEMM plus one in-place pass (bias and activation together), and the backward
+//! one pass for the activation's derivative, two GEMMs and a column sum for the bias. The
+//! activations fused here are those whose derivative is a function of the output alone, so the
+//! pre-activation is never stored.
+
+use ndarray::{Axis, Ix2, IxDyn, Zip};
+
+use super::{some_grad, typed_grad};
+use crate::error::{Error, Result};
+use crate::tensor::{Array, DType, Element, Storage, Tensor};
+use crate::threads;
+
+/// An activation a [`Tensor::linear`] applies in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FusedActivation {
+    Linear,
+    /// `max(x, 0)`; derivative `1[y > 0]`.
+    Relu,
+    /// `1 / (1 + e^-x)`; derivative `y (1 - y)`.
+    Sigmoid,
+    /// derivative `1 - y²`.
+    Tanh,
+}
+
+impl FusedActivation {
+    #[inline]
+    fn forward<F: Element>(self, v: F) -> F {
+        match self {
+            FusedActivation::Linear => v,
+            FusedActivation::Relu => {
+                if v > F::zero() {
+                    v
+                } else {
+                    F::zero()
+                }
+            }
+            FusedActivation::Sigmoid => {
+                // The stable form: never exponentiate a large positive number.
+                if v >= F::zero() {
+                    F::one() / (F::one() + (-v).exp())
+                } else {
+                    let e = v.exp();
+                    e / (F::one() + e)
+                }
+            }
+            FusedActivation::Tanh => v.tanh(),
+        }
+    }
+
+    /// The derivative at the point whose output is `y`.
+    #[inline]
+    fn derivative<F: Element>(self, y: F) -> F {
+        match self {
+            FusedActivation::Linear => F::one(),
+            FusedActivation::Relu => {
+                if y > F::zero() {
+                    F::one()
+                } else {
+                    F::zero()
+                }
+            }
+            FusedActivation::Sigmoid => y * (F::one() - y),
+            FusedActivation::Tanh => F::one() - y * y,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FusedActivation::Linear => "linear",
+            FusedActivation::Relu => "linear_relu",
+            FusedActivation::Sigmoid => "linear_sigmoid",
+            FusedActivation::Tanh => "linear_tanh",
+        }
+    }
+}
+
+/// Runs `body` over the rows of a 2-D zip, on the pool when there is enough work.
+macro_rules! rows_pass {
+    ($len:expr, $zip:expr, $body:expr) => {{
+        let zip = $zip;
+        if $len >= threads::PARALLEL_MIN_ELEMENTS {
+            threads::install(|| zip.par_for_each($body));
+        } else {
+            zip.for_each($body);
+        }
+    }};
+}
+
+fn linear_typed<F: Element>(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    activation: FusedActivation,
+) -> Result<Tensor> {
+    let xs = x.shape();
+    let (input_dim, units) = (kernel.shape()[0], kernel.shape()[1]);
+    let rows: usize = xs[..xs.len() - 1].iter().product();
+    let xa: Array<F> = x.array::<F>()?;
+    let wa: Array<F> = kernel.array::<F>()?;
+    let ba: Option<Array<F>> = bias.map(|b| b.array::<F>()).transpose()?;
+    // (..., in) as (rows, in): free for contiguous data, one copy otherwise.
+    let x2: Array<F> = if xa.is_standard_layout() {
+        xa
+    } else {
+        xa.as_standard_layout().into_owned().into_shared()
+    }
+    .into_shape_with_order(IxDyn(&[rows, input_dim]))
+    .expect("rows * input_dim elements");
+    let mut out = super::matmul_arrays(x2.view(), wa.view())?
+        .into_dimensionality::<Ix2>()
+        .expect("2-D product");
+    let len = rows * units;
+    match &ba {
+        Some(b) => {
+            let b = b
+                .view()
+                .into_dimensionality::<ndarray::Ix1>()
+                .expect("1-D bias");
+            rows_pass!(len, Zip::from(out.rows_mut()), |mut row| {
+                row.zip_mut_with(&b, |v, &bias| *v = activation.forward(*v + bias));
+            });
+        }
+        None if activation != FusedActivation::Linear => {
+            rows_pass!(len, Zip::from(out.rows_mut()), |mut row| {
+                row.mapv_inplace(|v| activation.forward(v));
+            });
+        }
+        None => {}
+    }
+    let mut out_shape = xs[..xs.len() - 1].to_vec();
+    out_shape.push(units);
+    let out: Array<F> = out
+        .into_dyn()
+        .into_shape_with_order(IxDyn(&out_shape))
+        .expect("same size")
+        .into_shared();
+    let saved_out = out.clone();
+    let (x_needs, w_needs) = (x.requires_grad(), kernel.requires_grad());
+    let b_needs = bias.is_some_and(|b| b.requires_grad());
+    let mut inputs = vec![x, kernel];
+    if let Some(b) = bias {
+        inputs.push(b);
+    }
+    let has_bias = bias.is_some();
+    Ok(Tensor::from_op(
+        Storage::from_array(out.into_owned()),
+        activation.name(),
+        &inputs,
+        move || {
+            Box::new(move |g: &Storage| {
+                let g = typed_grad::<F>("linear", g)?;
+                let g2 = g
+                    .view()
+                    .into_shape_with_order((rows, units))
+                    .map_err(|_| Error::shape("linear", "gradient of an unexpected layout"))?;
+                // The gradient before the activation: g ⊙ f'(y).
+                let pre: ndarray::Array2<F> = if activation == FusedActivation::Linear {
+                    g2.to_owned()
+                } else {
+                    let y2 = saved_out
+                        .view()
+                        .into_shape_with_order((rows, units))
+                        .expect("saved output is contiguous");
+                    let mut pre = ndarray::Array2::<F>::zeros((rows, units));
+                    rows_pass!(
+                        len,
+                        Zip::from(pre.rows_mut()).and(g2.rows()).and(y2.rows()),
+                        |mut p, gr, yr| {
+                            Zip::from(&mut p).and(&gr).and(&yr).for_each(|p, &g, &y| {
+                                *p = g * activation.derivative(y);
+                            });
+                        }
+                    );
+                    pre
+                };
+                let pre_dyn = pre.view().into_dyn();
+                let gx = if x_needs {
+                    // dX = dZ · Wᵀ
+                    let mut wt = wa.view();
+                    wt.swap_axes(0, 1);
+                    let gx = super::matmul_arrays(pre_dyn.clone(), wt)?;
+                    Some(
+                        gx.into_shape_with_order(IxDyn(&xs))
+                            .expect("rows * input_dim elements"),
+                    )
+                } else {
+                    None
+                };
+                let gw = if w_needs {
+                    // dW = Xᵀ · dZ
+                    let mut xt = x2.view();
+                    xt.swap_axes(0, 1);
+                    Some(super::matmul_arrays(xt, pre_dyn.clone())?)
+                } else {
+                    None
+                };
+                let mut grads = vec![gx.and_then(some_grad), gw.and_then(some_grad)];
+                if has_bias {
+                    grads.push(if b_needs {
+                        some_grad::<F>(pre.sum_axis(Axis(0)).into_dyn())
+                    } else {
+                        None
+                    });
+                }
+                Ok(grads)
+            })
+        },
+    ))
+}
+
+impl Tensor {
+    /// `activation(self @ kernel + bias)` over the last axis of `self` (any rank ≥ 1), with
+    /// `kernel` of shape `(in, units)` and `bias` of shape `(units,)`: a dense layer in one op.
+    pub fn linear(
+        &self,
+        kernel: &Tensor,
+        bias: Option<&Tensor>,
+        activation: FusedActivation,
+    ) -> Result<Tensor> {
+        let (xs, ks) = (self.shape(), kernel.shape());
+        if ks.len() != 2 || xs.is_empty() || xs[xs.len() - 1] != ks[0] {
+            return Err(Error::shape(
+                "linear",
+                format!("input of shape {xs:?} does not fit a kernel of shape {ks:?} (in, units)"),
+            ));
+        }
+        if let Some(b) = bias {
+            if b.shape() != [ks[1]] {
+                return Err(Error::shape(
+                    "linear",
+                    format!(
+                        "bias of shape {:?} does not fit a kernel of shape {ks:?}: it needs ({},)",
+                        b.shape(),
+                        ks[1]
+                    ),
+                ));
+            }
+        }
+        let dtype = self.dtype().promote(kernel.dtype());
+        let x = self.cast(dtype)?;
+        let k = kernel.cast(dtype)?;
+        let b = bias.map(|b| b.cast(dtype)).transpose()?;
+        match dtype {
+            DType::F32 => linear_typed::<f32>(&x, &k, b.as_ref(), activation),
+            DType::F64 => linear_typed::<f64>(&x, &k, b.as_ref(), activation),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn linear_matches_the_unfused_ops_and_their_gradients() {
+        for activation in [
+            FusedActivation::Linear,
+            FusedActivation::Relu,
+            FusedActivation::Sigmoid,
+            FusedActivation::Tanh,
+        ] {
+            let x = var64(
+                &[2, 2, 3],
+                &[
+                    0.5, -1.0, 2.0, 0.1, 0.3, -0.7, 1.5, -0.2, 0.0, 0.9, -1.1, 0.4,
+                ],
+            );
+            let w = var64(&[3, 2], &[0.2, -0.5, 1.0, 0.3, -0.4, 0.8]);
+            let b = var64(&[2], &[0.1, -0.2]);
+            let fused = x.linear(&w, Some(&b), activation).unwrap();
+            let z = x.matmul(&w).unwrap().add(&b).unwrap();
+            let unfused = match activation {
+                FusedActivation::Linear => z,
+                FusedActivation::Relu => z.relu().unwrap(),
+                FusedActivation::Sigmoid => z.sigmoid().unwrap(),
+                FusedActivation::Tanh => z.tanh().unwrap(),
+            };
+            assert_close(&values(&fused), &values(&unfused), 1e-12);
+            let weights = t64(&[2, 2, 2], &[1.0, -2.0, 0.5, 3.0, -1.0, 0.25, 2.0, 1.5]);
+            let grads = |y: &Tensor| {
+                crate::autodiff::grad(
+                    &y.mul(&weights).unwrap().sum(None, false).unwrap(),
+                    &[x.clone(), w.clone(), b.clone()],
+                    None,
+                    Default::default(),
+                )
+                .unwrap()
+                .into_iter()
+                .map(|g| values(&g.unwrap()))
+                .collect::<Vec<_>>()
+            };
+            for (f, u) in grads(&fused).iter().zip(grads(&unfused)) {
+                assert_close(f, &u, 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn linear_checks_shapes() {
+        let x = t64(&[2, 3], &[0.0; 6]);
+        let w = t64(&[4, 2], &[0.0; 8]);
+        assert!(x.linear(&w, None, FusedActivation::Relu).is_err());
+        let w = t64(&[3, 2], &[0.0; 6]);
+        let b = t64(&[3], &[0.0; 3]);
+        let err = x.linear(&w, Some(&b), FusedActivation::Linear).unwrap_err();
+        assert!(err.to_string().contains("(2,)"), "{err}");
+    }
+}
