@@ -427,3 +427,47 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="Graph disconnected"):
         a, b = fg.Input((2,)), fg.Input((2,))
         fg.Model(a, layers.Add()([a, b]))
+
+
+# ----- losses written in Python
+
+
+def test_python_loss_function_and_loss_subclass_train_like_the_builtin():
+    x, y = _regression_data(48)
+
+    def my_mse(y_true, y_pred):
+        return fg.ops.mean(fg.ops.square(y_pred - y_true), axis=-1)
+
+    class MyMSE(fg.losses.Loss):
+        def call(self, y_true, y_pred):
+            return fg.ops.mean(fg.ops.square(y_pred - y_true), axis=-1)
+
+    histories = []
+    for loss in ["mse", my_mse, MyMSE()]:
+        fg.utils.set_random_seed(3)
+        model = fg.Sequential([layers.Input((4,)), layers.Dense(8, activation="tanh"), layers.Dense(1)])
+        model.compile(fg.optimizers.SGD(0.05), loss=loss)
+        histories.append(model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history["loss"])
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
+    np.testing.assert_allclose(histories[2], histories[0], rtol=1e-5)
+
+
+def test_python_loss_errors_propagate_unchanged():
+    x, y = _regression_data(8)
+
+    def broken(y_true, y_pred):
+        raise ZeroDivisionError("inside the user's loss")
+
+    model = fg.Sequential([layers.Input((4,)), layers.Dense(1)])
+    model.compile("sgd", loss=broken)
+    with pytest.raises(ZeroDivisionError, match="inside the user's loss"):
+        model.fit(x, y, verbose=0)
+
+
+def test_layer_losses_hold_the_regularization_penalties():
+    dense = layers.Dense(3, kernel_regularizer=fg.regularizers.L2(0.1), bias_regularizer="l1")
+    model = fg.Sequential([layers.Input((2,)), dense])
+    kernel, bias = dense.get_weights()
+    expected = [0.1 * np.sum(kernel.astype(np.float64) ** 2), 0.01 * np.sum(np.abs(bias))]
+    np.testing.assert_allclose([float(v) for v in model.losses], expected, rtol=1e-6)
+    assert dense.losses[0].requires_grad

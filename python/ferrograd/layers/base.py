@@ -236,6 +236,13 @@ class Layer:
             return self.weights
         return [v for _, v, t, _ in self._all_weight_entries() if not t]
 
+    @property
+    def losses(self) -> list[Tensor]:
+        """The regularization penalties of the weights (Keras's ``layer.losses``), recorded in the
+        autodiff graph so a custom training loop can add them to its loss; ``fit`` adds them
+        itself."""
+        return [reg(var) for _, var, _, reg in self._all_weight_entries() if reg is not None]
+
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
     variables = weights

@@ -58,31 +58,26 @@ def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     return order
 
 
-def _engine_loss(identifier: Any) -> tuple[str, dict[str, Any]] | None:
-    """A compile loss as the engine's ``(name, config)``."""
+def _engine_loss(identifier: Any) -> tuple[Any, Any] | None:
+    """A compile loss for the engine: ``(name, config)`` for a built-in loss (computed in Rust),
+    ``(callable, reduction)`` for a loss written in Python (a function returning per-sample
+    losses, or a ``Loss`` subclass's ``call``), which the engine calls back."""
     if identifier is None:
         return None
     loss = losses_module.get(identifier)
     if isinstance(loss, losses_module.Loss):
         name = type(loss).__name__
         config = loss.get_config()
-        if config.get("reduction", "sum_over_batch_size") != "sum_over_batch_size":
-            raise NotImplementedError(
-                f"fit reduces losses with 'sum_over_batch_size'; got reduction={config['reduction']!r} on {name}"
-            )
-        if config.get("ignore_class") is not None:
-            raise NotImplementedError("fit does not support ignore_class yet")
-        if getattr(losses_module, name, None) is not type(loss):
-            raise NotImplementedError(
-                f"fit runs losses in Rust; the Python loss class {name} is not supported yet (use a built-in loss)"
-            )
-        return name, config
+        builtin = getattr(losses_module, name, None) is type(loss)
+        if builtin and config.get("ignore_class") is None:
+            return name, config
+        return loss.call, loss.reduction
     name = getattr(loss, "__name__", None)
     if name is not None and getattr(losses_module, name, None) is loss:
         return name, {}
-    raise NotImplementedError(
-        f"fit runs losses in Rust; the Python loss function {identifier!r} is not supported yet (use a built-in loss)"
-    )
+    if callable(loss):
+        return loss, "sum_over_batch_size"
+    raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
 
 
 def _sorted_logs(logs: dict[str, float]) -> dict[str, float]:

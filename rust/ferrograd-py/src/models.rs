@@ -3,14 +3,16 @@
 //! loops run with the GIL released; Python is entered after each batch only to check for Ctrl-C
 //! and, when the front end asks for it, to run its batch hook (callbacks, progress bar).
 
-use ferrograd::losses::Loss;
-use ferrograd::model::{Compiled, Data, Graph, Logs, Model, ValueRef};
+use std::sync::Arc;
+
+use ferrograd::losses::{Loss, Reduction};
+use ferrograd::model::{Compiled, CompiledLoss, Data, Graph, Logs, Model, ValueRef};
 use ferrograd::{DType, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::convert::{parse_dtype, to_tensor};
-use crate::errors::IntoPy;
+use crate::errors::{stash, IntoPy};
 use crate::layers::{shape_from_py, PyLayer};
 use crate::metrics::PyMetric;
 use crate::optimizers::PyOptimizer;
@@ -58,6 +60,41 @@ fn parse_loss(name: &str, config: &Bound<'_, PyDict>) -> PyResult<Loss> {
         _ => {}
     }
     Ok(loss)
+}
+
+/// A compile loss from Python: `(name, config)` for a built-in loss, or `(callable, reduction)`
+/// for a Python loss function returning per-sample values, which the engine calls with the GIL.
+fn parse_compiled_loss(spec: &Bound<'_, PyAny>) -> PyResult<CompiledLoss> {
+    let (first, second): (Bound<'_, PyAny>, Bound<'_, PyAny>) = spec.extract()?;
+    if let Ok(name) = first.extract::<String>() {
+        let config = second.cast::<PyDict>()?;
+        let reduction = match config.get_item("reduction")? {
+            Some(r) if !r.is_none() => Reduction::from_name(Some(&r.extract::<String>()?)).py()?,
+            Some(_) => Reduction::None,
+            None => Reduction::SumOverBatchSize,
+        };
+        return Ok(CompiledLoss::Builtin {
+            loss: parse_loss(&name, config)?,
+            reduction,
+        });
+    }
+    let reduction = Reduction::from_name(second.extract::<Option<String>>()?.as_deref()).py()?;
+    let function: Py<PyAny> = first.unbind();
+    let per_sample = move |y_true: &Tensor, y_pred: &Tensor| -> ferrograd::Result<Tensor> {
+        Python::attach(|py| {
+            let out = function
+                .call1(
+                    py,
+                    (PyTensor::new(y_true.clone()), PyTensor::new(y_pred.clone())),
+                )
+                .map_err(stash)?;
+            to_tensor(out.bind(py)).map_err(stash)
+        })
+    };
+    Ok(CompiledLoss::Custom {
+        per_sample: Arc::new(per_sample),
+        reduction,
+    })
 }
 
 fn logs_to_dict<'py>(py: Python<'py>, logs: &Logs) -> PyResult<Bound<'py, PyDict>> {
@@ -249,22 +286,20 @@ impl PyModel {
         PyList::new(py, out.into_iter().map(PyTensor::new))
     }
 
-    /// Keras's `compile`: the optimizer (shared), per output a loss `(name, config)` or None,
+    /// Keras's `compile`: the optimizer (shared), per output a loss — `(name, config)`,
+    /// `(callable, reduction)` or None —
     /// loss weights, metrics (each copied fresh) and output names.
     fn compile(
         &mut self,
         optimizer: PyRef<'_, PyOptimizer>,
-        losses: Vec<Option<(String, Bound<'_, PyDict>)>>,
+        losses: Vec<Option<Bound<'_, PyAny>>>,
         loss_weights: Vec<f64>,
         metrics: Vec<Vec<PyRef<'_, PyMetric>>>,
         output_names: Vec<String>,
     ) -> PyResult<()> {
         let losses = losses
             .into_iter()
-            .map(|l| {
-                l.map(|(name, config)| parse_loss(&name, &config))
-                    .transpose()
-            })
+            .map(|l| l.map(|spec| parse_compiled_loss(&spec)).transpose())
             .collect::<PyResult<Vec<_>>>()?;
         let metrics = metrics
             .into_iter()

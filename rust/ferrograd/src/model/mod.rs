@@ -137,12 +137,67 @@ struct Batch {
     sample_weight: Option<Tensor>,
 }
 
+/// A per-sample loss function from outside the engine (a front end's Python loss), called
+/// with `(y_true, y_pred)`.
+pub type LossFn = Arc<dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync>;
+
+/// The loss of one output: a built-in [`Loss`] or a function, reduced as `reduction` says
+/// (Keras's default `sum_over_batch_size`).
+#[derive(Clone)]
+pub enum CompiledLoss {
+    Builtin {
+        loss: Loss,
+        reduction: Reduction,
+    },
+    Custom {
+        per_sample: LossFn,
+        reduction: Reduction,
+    },
+}
+
+impl From<Loss> for CompiledLoss {
+    fn from(loss: Loss) -> CompiledLoss {
+        CompiledLoss::Builtin {
+            loss,
+            reduction: Reduction::SumOverBatchSize,
+        }
+    }
+}
+
+impl CompiledLoss {
+    /// The reduced, sample-weighted loss.
+    pub fn compute(
+        &self,
+        y_true: &Tensor,
+        y_pred: &Tensor,
+        sample_weight: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        match self {
+            CompiledLoss::Builtin { loss, reduction } => {
+                loss.compute(y_true, y_pred, sample_weight, *reduction)
+            }
+            CompiledLoss::Custom {
+                per_sample,
+                reduction,
+            } => {
+                let values = per_sample(y_true, y_pred)?;
+                let values = if values.dtype() == y_pred.dtype() {
+                    values
+                } else {
+                    values.cast(y_pred.dtype())?
+                };
+                reduction.apply(&values, sample_weight)
+            }
+        }
+    }
+}
+
 /// What `compile` sets: the optimizer (shared with the front end, which may change its learning
 /// rate between batches), a loss per output (None: that output is not trained), the loss weights
 /// and the metrics of each output.
 pub struct Compiled {
     pub optimizer: Arc<Mutex<Optimizer>>,
-    pub losses: Vec<Option<Loss>>,
+    pub losses: Vec<Option<CompiledLoss>>,
     pub loss_weights: Vec<f64>,
     pub metrics: Vec<Vec<Metric>>,
     /// Output names, used as log prefixes when there are several outputs.
@@ -152,6 +207,10 @@ pub struct Compiled {
 impl Compiled {
     /// One loss per output with weight 1 and no metrics.
     pub fn new(optimizer: Arc<Mutex<Optimizer>>, losses: Vec<Option<Loss>>) -> Compiled {
+        let losses: Vec<Option<CompiledLoss>> = losses
+            .into_iter()
+            .map(|l| l.map(CompiledLoss::from))
+            .collect();
         let n = losses.len();
         Compiled {
             optimizer,
@@ -307,7 +366,7 @@ impl Model {
         let mut total: Option<Tensor> = None;
         let mut per_output = Vec::with_capacity(outputs.len());
         for (i, (out, target)) in outputs.iter().zip(y).enumerate() {
-            let Some(loss) = compiled.losses[i] else {
+            let Some(loss) = &compiled.losses[i] else {
                 per_output.push(None);
                 continue;
             };
@@ -317,7 +376,7 @@ impl Model {
                 target.cast(out.dtype())?
             };
             let value = loss
-                .compute(&target, out, sample_weight, Reduction::SumOverBatchSize)
+                .compute(&target, out, sample_weight)
                 .map_err(|e| name_output(e, &compiled.output_names[i], outputs.len()))?;
             let weight = compiled.loss_weights[i];
             let weighted = if weight == 1.0 {
