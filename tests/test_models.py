@@ -471,3 +471,12 @@ def test_layer_losses_hold_the_regularization_penalties():
     expected = [0.1 * np.sum(kernel.astype(np.float64) ** 2), 0.01 * np.sum(np.abs(bias))]
     np.testing.assert_allclose([float(v) for v in model.losses], expected, rtol=1e-6)
     assert dense.losses[0].requires_grad
+
+
+def test_initial_epoch_continues_the_count(capsys):
+    x, y = _regression_data(16)
+    model = _linear_model(lr=0.01)
+    history = model.fit(x, y, epochs=5, initial_epoch=3, verbose=2)
+    assert history.epoch == [3, 4]
+    out = capsys.readouterr().out
+    assert "Epoch 4/5" in out and "Epoch 5/5" in out and "Epoch 3/5" not in out
