@@ -3,6 +3,16 @@
 (``build`` with ``self.add_weight``, ``call``), as in Keras."""
 
 from .base import Input, InputLayer, KerasTensor, Layer
+from .convolutional import (
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from .core import ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, PReLU, ReLU, Reshape, Softmax
 from .merging import (
     Add,
@@ -20,15 +30,47 @@ from .merging import (
     multiply,
     subtract,
 )
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from .pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    Cropping1D,
+    Cropping2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
+from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN, TimeDistributed
 
 __all__ = [
     "ELU",
     "Activation",
     "Add",
     "Average",
+    "BatchNormalization",
+    "Bidirectional",
     "Concatenate",
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2D",
+    "Conv2DTranspose",
     "Dense",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "Dropout",
+    "Embedding",
+    "GRU",
+    "GroupNormalization",
+    "LSTM",
+    "LayerNormalization",
+    "SimpleRNN",
     "Flatten",
     "Input",
     "InputLayer",
@@ -41,8 +83,11 @@ __all__ = [
     "PReLU",
     "ReLU",
     "Reshape",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "Softmax",
     "Subtract",
+    "TimeDistributed",
     "add",
     "average",
     "concatenate",
@@ -50,4 +95,18 @@ __all__ = [
     "minimum",
     "multiply",
     "subtract",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "Cropping1D",
+    "Cropping2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "UpSampling1D",
+    "UpSampling2D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
 ]

@@ -27,7 +27,7 @@ pub fn shape_from_py(value: &Bound<'_, PyAny>) -> PyResult<Shape> {
     })
 }
 
-fn shapes_from_py(value: &Bound<'_, PyAny>) -> PyResult<Vec<Shape>> {
+pub(crate) fn shapes_from_py(value: &Bound<'_, PyAny>) -> PyResult<Vec<Shape>> {
     value
         .try_iter()?
         .map(|s| shape_from_py(&s?))
@@ -88,7 +88,7 @@ pub fn parse_activation(name: &str, params: Option<&Bound<'_, PyDict>>) -> PyRes
     Ok(activation)
 }
 
-fn parse_regularizer(value: Option<(f64, f64)>) -> PyResult<Option<Regularizer>> {
+pub(crate) fn parse_regularizer(value: Option<(f64, f64)>) -> PyResult<Option<Regularizer>> {
     value
         .map(|(l1, l2)| Regularizer::new(l1, l2))
         .transpose()
@@ -102,7 +102,8 @@ pub struct PyLayer {
 }
 
 impl PyLayer {
-    fn wrap(layer: impl Layer + 'static) -> PyLayer {
+    /// A Python handle on an engine layer.
+    pub(crate) fn wrap(layer: impl Layer + 'static) -> PyLayer {
         PyLayer {
             inner: Arc::new(layer),
         }

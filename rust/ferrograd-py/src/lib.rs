@@ -9,6 +9,10 @@ mod functions;
 mod indexing;
 mod initializers;
 mod layers;
+mod layers_conv;
+mod layers_norm;
+mod layers_pool;
+mod layers_rnn;
 mod losses;
 mod metrics;
 mod models;
@@ -31,6 +35,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     initializers::register(m)?;
     metrics::register(m)?;
     layers::register(m)?;
+    layers_conv::register(m)?;
+    layers_pool::register(m)?;
+    layers_norm::register(m)?;
+    layers_rnn::register(m)?;
     models::register(m)?;
     Ok(())
 }

@@ -31,17 +31,27 @@ use crate::regularizers::Regularizer;
 use crate::tensor::{DType, Tensor};
 
 mod activation;
+mod conv;
 mod dense;
 mod dropout;
 mod merge;
+mod normalization;
+mod pooling;
 mod prelu;
+mod recurrent;
 mod reshaping;
 
 pub use activation::{Activation, ActivationLayer};
+pub use conv::{Conv, ConvTranspose, DepthwiseConv, Padding, SeparableConv};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use merge::{Merge, MergeOp};
+pub use normalization::{BatchNormalization, GroupNormalization, LayerNormalization};
+pub use pooling::{Cropping, GlobalPooling, PoolMode, Pooling, UpSampling, ZeroPadding};
 pub use prelu::PRelu;
+pub use recurrent::{
+    Bidirectional, BidirectionalMerge, Embedding, Recurrent, RecurrentConfig, TimeDistributed,
+};
 pub use reshaping::{Flatten, Reshape};
 
 /// A shape with unknown axes as `None` (the batch axis of a symbolic input).

@@ -5,18 +5,26 @@
 mod activation;
 mod binary;
 mod compare;
+mod conv;
 pub use compare::Comparison;
+pub use conv::{conv_output_length, same_padding, Conv2dOptions};
 mod elementwise;
 mod index;
 mod linear;
 mod matmul;
+mod norm;
+mod pool;
+pub use pool::{Pool2dOptions, PoolPadding};
 mod reduce;
+mod rnn;
+pub use rnn::{RnnCell, RnnSpec};
 mod shape;
 mod softmax;
 
 pub use index::SliceSpec;
 pub use linear::FusedActivation;
 pub use matmul::matmul_arrays;
+pub use norm::BatchNormOutput;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 use rayon::prelude::*;

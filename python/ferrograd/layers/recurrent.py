@@ -1,0 +1,396 @@
+"""Keras's sequence layers over engine layers: ``Embedding``, ``SimpleRNN``, ``LSTM``, ``GRU``.
+
+The maths runs in Rust (one GEMM for the input projection of all time steps, one fused op for
+the time loop whose backward is an iterative loop); these classes hold Keras's arguments,
+defaults, weight layouts and configs::
+
+    >>> import ferrograd as fg
+    >>> model = fg.Sequential([fg.layers.Embedding(100, 8), fg.layers.LSTM(16), fg.layers.Dense(1)])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _core, activations, initializers, regularizers
+from .core import EngineLayer, _get_initializer, _resolve_activation
+
+__all__ = ["GRU", "LSTM", "Bidirectional", "Embedding", "SimpleRNN", "TimeDistributed"]
+
+_RECURRENT_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(
+            f"Received an invalid value for `{name}`, expected a positive integer. Received: {name}={value}"
+        )
+    return int(value)
+
+
+def _serialize_regularizer(regularizer: Any) -> Any:
+    return None if regularizer is None else regularizers.serialize(regularizer)
+
+
+class Embedding(EngineLayer):
+    """Keras's ``Embedding(input_dim, output_dim)``: maps each integer id in ``[0, input_dim)``
+    to a row of the ``embeddings`` table ``(input_dim, output_dim)`` (``"uniform"``:
+    ``RandomUniform(-0.05, 0.05)``). Ids may arrive as floats (as in ``fit``) but must be whole
+    numbers in range; anything else is a ``ValueError``. The gradient is added into the rows
+    that were looked up."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None,
+        embeddings_constraint: Any = None,
+        mask_zero: bool = False,
+        weights: Any = None,
+        lora_rank: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        input_length = kwargs.pop("input_length", None)
+        if input_length is not None and "input_shape" not in kwargs:
+            kwargs["input_shape"] = (input_length,)
+        super().__init__(**kwargs)
+        if embeddings_constraint is not None:
+            raise NotImplementedError("weight constraints are not supported yet")
+        if lora_rank:
+            raise NotImplementedError("LoRA is not supported yet")
+        self.input_dim = _positive_int("input_dim", input_dim)
+        self.output_dim = _positive_int("output_dim", output_dim)
+        if embeddings_initializer == "uniform":
+            embeddings_initializer = initializers.RandomUniform(minval=-0.05, maxval=0.05)
+        self.embeddings_initializer = _get_initializer(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.mask_zero = bool(mask_zero)
+        self._core_layer = _core.embedding_layer(self.name, self.input_dim, self.output_dim, self.mask_zero)
+        if weights is not None:
+            self.build((None,))
+            self.set_weights(weights if isinstance(weights, list) else [weights])
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """Keras's padding mask (``inputs != 0``) when ``mask_zero``; ``None`` otherwise."""
+        if not self.mask_zero:
+            return None
+        return np.asarray(inputs) != 0
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            "embeddings_regularizer": _serialize_regularizer(self.embeddings_regularizer),
+            "embeddings_constraint": None,
+            "mask_zero": self.mask_zero,
+        }
+
+
+def _engine_activation(identifier: Any, role: str, layer: str) -> tuple[Any, str]:
+    fn, name = _resolve_activation(identifier)
+    if name not in _RECURRENT_ACTIVATIONS:
+        raise ValueError(f"{layer} supports {role} in {list(_RECURRENT_ACTIVATIONS)}; received {role}={identifier!r}")
+    return fn, name
+
+
+class _Recurrent(EngineLayer):
+    """What SimpleRNN, LSTM and GRU share: Keras's arguments, the weights kernel
+    ``(in, g * units)``, recurrent_kernel ``(units, g * units)``, bias, and a call that takes
+    ``initial_state``."""
+
+    _class = ""
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if any(c is not None for c in (kernel_constraint, recurrent_constraint, bias_constraint)):
+            raise NotImplementedError("weight constraints are not supported yet")
+        if stateful:
+            raise NotImplementedError("stateful recurrent layers are not supported yet")
+        if recurrent_dropout:
+            raise NotImplementedError("recurrent_dropout is not supported yet; use dropout")
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a float in [0, 1). Received: dropout={dropout}")
+        self.units = _positive_int("units", units)
+        self.activation, engine_activation = _engine_activation(activation, "activation", self._class)
+        self.recurrent_activation, engine_recurrent = _engine_activation(
+            recurrent_activation, "recurrent_activation", self._class
+        )
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _get_initializer(kernel_initializer)
+        self.recurrent_initializer = _get_initializer(recurrent_initializer)
+        self.bias_initializer = _get_initializer(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = 0.0
+        self.seed = seed
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = False
+        self.unroll = bool(unroll)
+        self._core_layer = _core.recurrent_layer(
+            self.name,
+            self._class,
+            self.units,
+            engine_activation,
+            engine_recurrent,
+            self.use_bias,
+            self.return_sequences,
+            self.return_state,
+            self.go_backwards,
+            self.dropout,
+            None if seed is None else int(seed) % (1 << 64),
+        )
+
+    # Keras names the recurrent kernel's initializer and regularizer `recurrent_*`.
+    def _initializer_for(self, weight: str) -> Any:
+        return super()._initializer_for("recurrent" if weight == "recurrent_kernel" else weight)
+
+    def _regularizer_for(self, weight: str) -> Any:
+        return super()._regularizer_for("recurrent" if weight == "recurrent_kernel" else weight)
+
+    def call(self, inputs: Any, training: bool = False, initial_state: Any = None, mask: Any = None) -> Any:
+        if mask is not None:
+            raise NotImplementedError("masks are not supported by recurrent layers yet")
+        flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            flat = flat[:1] + states
+        out = self._core_layer.call([_core.convert_to_tensor(t) for t in flat], bool(training))
+        return out[0] if len(out) == 1 else list(out)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize_regularizer(self.kernel_regularizer),
+            "recurrent_regularizer": _serialize_regularizer(self.recurrent_regularizer),
+            "bias_regularizer": _serialize_regularizer(self.bias_regularizer),
+            "kernel_constraint": None,
+            "recurrent_constraint": None,
+            "bias_constraint": None,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+        }
+
+
+class SimpleRNN(_Recurrent):
+    """Keras's ``SimpleRNN(units)``: ``h_t = activation(x_t @ kernel + h_{t-1} @
+    recurrent_kernel + bias)``; kernel ``(in, units)``, recurrent_kernel ``(units, units)``,
+    bias ``(units,)``."""
+
+    _class = "SimpleRNN"
+
+    def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
+        if "recurrent_activation" in kwargs:
+            raise ValueError("Unrecognized keyword arguments passed to SimpleRNN: recurrent_activation")
+        super().__init__(units, activation=activation, **kwargs)
+
+
+class LSTM(_Recurrent):
+    """Keras's ``LSTM(units)``: gates i, f, c, o in that order along the last axis of kernel
+    ``(in, 4 units)``, recurrent_kernel ``(units, 4 units)`` and bias ``(4 units,)``;
+    ``unit_forget_bias=True`` starts the forget gate's bias at one. ``return_state`` returns
+    ``[output, h, c]``; ``initial_state=[h, c]``."""
+
+    _class = "LSTM"
+
+    def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _initializer_for(self, weight: str) -> Any:
+        if weight != "bias" or not self.unit_forget_bias:
+            return super()._initializer_for(weight)
+        units, base = self.units, self.bias_initializer
+
+        # Keras's LSTMCell: concatenate(bias_init(u), ones(u), bias_init(2u)).
+        def bias_with_unit_forget(shape: Any, dtype: Any = None) -> np.ndarray:
+            parts = [
+                np.asarray(base((units,), dtype=dtype)),
+                np.ones(units),
+                np.asarray(base((2 * units,), dtype=dtype)),
+            ]
+            return np.concatenate(parts).astype(dtype or "float32")
+
+        return bias_with_unit_forget
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "unit_forget_bias": self.unit_forget_bias,
+        }
+
+
+class GRU(_Recurrent):
+    """Keras's ``GRU(units)`` with ``reset_after=True``: gates z, r, h along the last axis of
+    kernel ``(in, 3 units)`` and recurrent_kernel ``(units, 3 units)``; bias ``(2, 3 units)``
+    (row 0 for the input projection, row 1 for the recurrent one);
+    ``h_t = z h_{t-1} + (1 - z) ĥ`` with ``ĥ = tanh(x W_h + b_h + r (h_{t-1} U_h + b'_h))``."""
+
+    _class = "GRU"
+
+    def __init__(self, units: int, reset_after: bool = True, use_cudnn: Any = "auto", **kwargs: Any) -> None:
+        if not reset_after:
+            raise NotImplementedError("GRU(reset_after=False) is not supported yet; Keras's default is True")
+        super().__init__(units, **kwargs)
+        self.reset_after = True
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "reset_after": self.reset_after,
+        }
+
+
+def _serialize_layer(layer: Any) -> dict[str, Any]:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def _deserialize_layer(config: Any) -> Any:
+    if not isinstance(config, dict):
+        return config
+    from .. import layers
+
+    return getattr(layers, config["class_name"]).from_config(dict(config["config"]))
+
+
+class Bidirectional(EngineLayer):
+    """Keras's ``Bidirectional(layer, merge_mode="concat")``: a copy of ``layer`` named
+    ``forward_<name>`` and one named ``backward_<name>`` with ``go_backwards`` flipped; the
+    backward sequence is put back in time order and merged (``concat``, ``sum``, ``mul``,
+    ``ave``). Weights: the forward layer's, then the backward layer's."""
+
+    def __init__(
+        self,
+        layer: Any,
+        merge_mode: str | None = "concat",
+        weights: Any = None,
+        backward_layer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(layer, _Recurrent):
+            raise ValueError(f"Bidirectional wraps a SimpleRNN, LSTM or GRU layer. Received: layer={layer}")
+        if merge_mode is None:
+            raise NotImplementedError("merge_mode=None is not supported yet")
+        kwargs.setdefault("name", f"bidirectional_{layer.name}")
+        kwargs.setdefault("dtype", layer.dtype)
+        super().__init__(**kwargs)
+        config = layer.get_config()
+        self.forward_layer = type(layer).from_config({**config, "name": f"forward_{layer.name}"})
+        if backward_layer is None:
+            backward_config = {**config, "name": f"backward_{layer.name}", "go_backwards": not layer.go_backwards}
+            backward_layer = type(layer).from_config(backward_config)
+        if backward_layer.go_backwards == self.forward_layer.go_backwards:
+            raise ValueError("backward_layer must process the sequence the other way round (go_backwards flipped)")
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        self._core_layer = _core.bidirectional_layer(
+            self.name,
+            self.forward_layer._engine_layer(),
+            self.backward_layer._engine_layer(),
+            merge_mode,
+            self.return_sequences,
+        )
+        if weights is not None:
+            self.build(layer._input_shape_arg and (None, *layer._input_shape_arg))
+            self.set_weights(weights)
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape[0] if isinstance(input_shape, list) else input_shape)
+        for layer in (self.forward_layer, self.backward_layer):
+            if not layer.built:
+                layer.build(shape)
+        self.built = True
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "layer": _serialize_layer(self.forward_layer),
+            "merge_mode": self.merge_mode,
+            "backward_layer": _serialize_layer(self.backward_layer),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Bidirectional:
+        config = dict(config)
+        config["layer"] = _deserialize_layer(config["layer"])
+        config["backward_layer"] = _deserialize_layer(config.get("backward_layer"))
+        return super().from_config(config)
+
+
+class TimeDistributed(EngineLayer):
+    """Keras's ``TimeDistributed(layer)``: applies ``layer`` to every time step of a
+    ``(batch, time, ...)`` input (the time axis folded into the batch for one call)."""
+
+    def __init__(self, layer: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", layer.dtype)
+        super().__init__(**kwargs)
+        self.layer = layer
+        self._core_layer = _core.time_distributed_layer(self.name, layer._engine_layer())
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        if len(shape) < 3:
+            raise ValueError(
+                f"TimeDistributed requires an input of rank >= 3 (batch, time, ...). Received: input_shape={shape}"
+            )
+        if not self.layer.built:
+            self.layer.build((None, *shape[2:]))
+        self.built = True
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "layer": _serialize_layer(self.layer)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TimeDistributed:
+        config = dict(config)
+        config["layer"] = _deserialize_layer(config["layer"])
+        return super().from_config(config)

@@ -1,0 +1,996 @@
+//! Keras's convolution layers, channels last: `Conv1D`/`Conv2D` ([`Conv`]),
+//! `DepthwiseConv1D`/`DepthwiseConv2D` ([`DepthwiseConv`]),
+//! `SeparableConv1D`/`SeparableConv2D` ([`SeparableConv`]) and `Conv1DTranspose`/`Conv2DTranspose` ([`ConvTranspose`]), all over the engine's
+//! [`Tensor::conv2d`] and [`Tensor::conv2d_transpose`] (a 1-D convolution is a 2-D one of
+//! height 1).
+//!
+//! Weight layouts are Keras's: `Conv1D` kernel `(k, in / groups, filters)`, `Conv2D` kernel
+//! `(kh, kw, in / groups, filters)`, `DepthwiseConv2D` kernel `(kh, kw, in, depth_multiplier)`,
+//! `Conv2DTranspose` kernel `(kh, kw, filters, in)`; bias `(filters,)` (depthwise:
+//! `(in · depth_multiplier,)`).
+//!
+//! ```
+//! use ferrograd::nn::{build, Activation, Conv, Layer, Padding};
+//! use ferrograd::{DType, Tensor};
+//!
+//! let conv = Conv::new("conv2d", 8, vec![3, 3], Activation::Relu);
+//! build(&conv, &[vec![None, Some(28), Some(28), Some(1)]], DType::F32).unwrap();
+//! let y = conv.call(&[Tensor::zeros(&[2, 28, 28, 1], DType::F32)], false).unwrap();
+//! assert_eq!(y[0].shape(), vec![2, 26, 26, 8]); // "valid": 28 - 3 + 1
+//! assert_eq!(conv.weights()[0].value.shape(), vec![3, 3, 1, 8]);
+//! ```
+
+use super::*;
+use crate::ops::{conv_output_length, same_padding, Conv2dOptions};
+
+/// Keras's `padding` argument of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// No padding: the output shrinks by the dilated kernel size minus one.
+    Valid,
+    /// Zeros so that the output has `ceil(in / stride)` positions (Keras's split: the odd one after).
+    Same,
+    /// 1-D only: `(k - 1) · dilation` zeros before, none after, so output `t` sees inputs `≤ t`.
+    Causal,
+}
+
+impl Padding {
+    pub fn parse(name: &str) -> Result<Padding> {
+        match name.to_ascii_lowercase().as_str() {
+            "valid" => Ok(Padding::Valid),
+            "same" => Ok(Padding::Same),
+            "causal" => Ok(Padding::Causal),
+            other => Err(Error::argument(
+                "conv",
+                format!("padding must be 'valid', 'same' or 'causal', got '{other}'"),
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Padding::Valid => "valid",
+            Padding::Same => "same",
+            Padding::Causal => "causal",
+        }
+    }
+
+    /// The zeros `(before, after)` along one axis of size `input`.
+    fn amounts(
+        self,
+        input: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> (usize, usize) {
+        match self {
+            Padding::Valid => (0, 0),
+            Padding::Same => same_padding(input, kernel, stride, dilation),
+            Padding::Causal => ((kernel - 1) * dilation, 0),
+        }
+    }
+}
+
+/// What every convolution layer shares: the window's geometry and its checks.
+#[derive(Debug, Clone)]
+struct Window {
+    /// 1 or 2 spatial axes.
+    rank: usize,
+    kernel_size: Vec<usize>,
+    strides: Vec<usize>,
+    padding: Padding,
+    dilation_rate: Vec<usize>,
+}
+
+impl Window {
+    fn new(
+        op: &'static str,
+        kernel_size: Vec<usize>,
+        strides: Vec<usize>,
+        padding: Padding,
+        dilation_rate: Vec<usize>,
+    ) -> Result<Window> {
+        let rank = kernel_size.len();
+        if !(1..=2).contains(&rank) || strides.len() != rank || dilation_rate.len() != rank {
+            return Err(Error::argument(
+                op,
+                format!("kernel_size {kernel_size:?}, strides {strides:?} and dilation_rate {dilation_rate:?} must each have 1 or 2 entries, one per spatial axis"),
+            ));
+        }
+        for (what, values) in [
+            ("kernel_size", &kernel_size),
+            ("strides", &strides),
+            ("dilation_rate", &dilation_rate),
+        ] {
+            if values.contains(&0) {
+                return Err(Error::argument(
+                    op,
+                    format!("{what} must be positive, got {values:?}"),
+                ));
+            }
+        }
+        if padding == Padding::Causal && rank != 1 {
+            return Err(Error::argument(
+                op,
+                "padding='causal' is only for 1-D convolutions",
+            ));
+        }
+        Ok(Window {
+            rank,
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+        })
+    }
+
+    /// The input shape checked for rank (`batch, spatial..., channels`), and its channel count.
+    fn channels(&self, op: &'static str, layer: &str, shape: &Shape) -> Result<usize> {
+        if shape.len() != self.rank + 2 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "layer '{layer}' expects inputs of rank {} (batch, {}channels), got input shape {}",
+                    self.rank + 2,
+                    if self.rank == 1 { "steps, " } else { "height, width, " },
+                    format_shape(shape)
+                ),
+            ));
+        }
+        shape[self.rank + 1].ok_or_else(|| {
+            Error::shape(op, format!("layer '{layer}' needs the channels axis of its input to be known, got input shape {}", format_shape(shape)))
+        })
+    }
+
+    /// The output's spatial sizes (None stays None), or a clear error when the kernel does not fit.
+    fn output_spatial(
+        &self,
+        op: &'static str,
+        layer: &str,
+        shape: &Shape,
+    ) -> Result<Vec<Option<usize>>> {
+        (0..self.rank)
+            .map(|a| match shape[1 + a] {
+                None => Ok(None),
+                Some(input) => {
+                    let (k, s, d) = (self.kernel_size[a], self.strides[a], self.dilation_rate[a]);
+                    let pads = self.padding.amounts(input, k, s, d);
+                    conv_output_length(input, k, s, d, pads).map(Some).ok_or_else(|| {
+                        Error::shape(
+                            op,
+                            format!(
+                                "layer '{layer}': kernel_size {:?} with dilation_rate {:?} (span {}) is larger than the input along spatial axis {a} (size {input}, padding '{}'), input shape {}",
+                                self.kernel_size,
+                                self.dilation_rate,
+                                (k - 1) * d + 1,
+                                self.padding.name(),
+                                format_shape(shape)
+                            ),
+                        )
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// The engine's options for a concrete input of spatial sizes `spatial`, as a 2-D conv.
+    fn options(&self, spatial: &[usize], groups: usize) -> Conv2dOptions {
+        let pad = |a: usize| {
+            self.padding.amounts(
+                spatial[a],
+                self.kernel_size[a],
+                self.strides[a],
+                self.dilation_rate[a],
+            )
+        };
+        if self.rank == 1 {
+            Conv2dOptions {
+                strides: [1, self.strides[0]],
+                dilation: [1, self.dilation_rate[0]],
+                padding: [(0, 0), pad(0)],
+                groups,
+            }
+        } else {
+            Conv2dOptions {
+                strides: [self.strides[0], self.strides[1]],
+                dilation: [self.dilation_rate[0], self.dilation_rate[1]],
+                padding: [pad(0), pad(1)],
+                groups,
+            }
+        }
+    }
+
+    /// Runs `x` (rank + 2) through a 2-D convolution with a `(…, in/groups, filters)` kernel of
+    /// this window's rank: 1-D inputs and kernels gain a unit height axis and lose it after.
+    fn convolve(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: Option<&Tensor>,
+        groups: usize,
+    ) -> Result<Tensor> {
+        let xs = x.shape();
+        let options = self.options(&xs[1..1 + self.rank], groups);
+        if self.rank == 2 {
+            return x.conv2d(kernel, bias, &options);
+        }
+        let ks = kernel.shape();
+        let x4 = x.reshape(&[xs[0] as isize, 1, xs[1] as isize, xs[2] as isize])?;
+        let k4 = kernel.reshape(&[1, ks[0] as isize, ks[1] as isize, ks[2] as isize])?;
+        let y = x4.conv2d(&k4, bias, &options)?;
+        let ys = y.shape();
+        y.reshape(&[ys[0] as isize, ys[2] as isize, ys[3] as isize])
+    }
+}
+
+fn check_rank(
+    op: &'static str,
+    layer: &str,
+    window: &Window,
+    x: &Tensor,
+    channels: usize,
+) -> Result<()> {
+    let shape = known(&x.shape());
+    let got = window.channels(op, layer, &shape)?;
+    if got != channels {
+        return Err(Error::shape(
+            op,
+            format!(
+                "layer '{layer}' was built for inputs with {channels} channels, got input shape {}",
+                format_shape(&shape)
+            ),
+        ));
+    }
+    window.output_spatial(op, layer, &shape)?;
+    Ok(())
+}
+
+/// Keras's `Conv1D` and `Conv2D` (by the length of `kernel_size`), with `groups`.
+pub struct Conv {
+    core: LayerCore,
+    filters: usize,
+    window: Window,
+    groups: usize,
+    activation: Activation,
+    use_bias: bool,
+    /// Initializers and regularizers for native building (the Python front end creates the
+    /// weights itself with Keras's initializer objects).
+    pub kernel_initializer: Initializer,
+    pub bias_initializer: Initializer,
+    pub kernel_regularizer: Option<Regularizer>,
+    pub bias_regularizer: Option<Regularizer>,
+}
+
+impl Conv {
+    /// A convolution with Keras's defaults: strides 1, "valid", no dilation, one group, a bias,
+    /// Glorot-uniform kernel, zero bias. `kernel_size` has one entry per spatial axis.
+    pub fn new(
+        name: impl Into<String>,
+        filters: usize,
+        kernel_size: Vec<usize>,
+        activation: Activation,
+    ) -> Conv {
+        let rank = kernel_size.len();
+        Conv::with_options(
+            name,
+            filters,
+            kernel_size,
+            vec![1; rank],
+            Padding::Valid,
+            vec![1; rank],
+            1,
+            activation,
+            true,
+        )
+        .expect("valid defaults")
+    }
+
+    /// A convolution with every option of Keras's constructor.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_options(
+        name: impl Into<String>,
+        filters: usize,
+        kernel_size: Vec<usize>,
+        strides: Vec<usize>,
+        padding: Padding,
+        dilation_rate: Vec<usize>,
+        groups: usize,
+        activation: Activation,
+        use_bias: bool,
+    ) -> Result<Conv> {
+        let window = Window::new("conv", kernel_size, strides, padding, dilation_rate)?;
+        if filters == 0 || groups == 0 || filters % groups != 0 {
+            return Err(Error::argument(
+                "conv",
+                format!("filters ({filters}) must be a positive multiple of groups ({groups})"),
+            ));
+        }
+        Ok(Conv {
+            core: LayerCore::new(name),
+            filters,
+            window,
+            groups,
+            activation,
+            use_bias,
+            kernel_initializer: Initializer::named("glorot_uniform").expect("known initializer"),
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+        })
+    }
+
+    fn op(&self) -> &'static str {
+        if self.window.rank == 1 {
+            "Conv1D"
+        } else {
+            "Conv2D"
+        }
+    }
+
+    fn in_channels(&self, shape: &Shape) -> Result<usize> {
+        let channels = self.window.channels(self.op(), self.name(), shape)?;
+        if channels % self.groups != 0 {
+            return Err(Error::shape(
+                self.op(),
+                format!(
+                    "layer '{}': the number of input channels ({channels}) must be a multiple of groups ({}), got input shape {}",
+                    self.name(),
+                    self.groups,
+                    format_shape(shape)
+                ),
+            ));
+        }
+        Ok(channels)
+    }
+}
+
+impl Layer for Conv {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        self.op()
+    }
+
+    fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
+        let channels = self.in_channels(single(self.name(), input_shapes)?)?;
+        let mut shape = self.window.kernel_size.clone();
+        shape.extend([channels / self.groups, self.filters]);
+        let mut specs = vec![WeightSpec {
+            name: "kernel",
+            shape,
+            initializer: self.kernel_initializer,
+            trainable: true,
+            regularizer: self.kernel_regularizer,
+        }];
+        if self.use_bias {
+            specs.push(WeightSpec {
+                name: "bias",
+                shape: vec![self.filters],
+                initializer: self.bias_initializer,
+                trainable: true,
+                regularizer: self.bias_regularizer,
+            });
+        }
+        Ok(specs)
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = single(self.name(), input_shapes)?;
+        let channels = self.in_channels(shape)?;
+        if let Some(kernel) = self.core.weight("kernel") {
+            let built = kernel.shape()[self.window.rank] * self.groups;
+            if built != channels {
+                return Err(Error::shape(
+                    self.op(),
+                    format!(
+                        "layer '{}' was built for inputs with {built} channels, got input shape {}",
+                        self.name(),
+                        format_shape(shape)
+                    ),
+                ));
+            }
+        }
+        let mut out = vec![shape[0]];
+        out.extend(self.window.output_spatial(self.op(), self.name(), shape)?);
+        out.push(Some(self.filters));
+        Ok(vec![out])
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single(self.name(), inputs)?;
+        self.core.require_built()?;
+        let kernel = self.core.weight("kernel").expect("built Conv has a kernel");
+        let channels = kernel.shape()[self.window.rank] * self.groups;
+        check_rank(self.op(), self.name(), &self.window, x, channels)?;
+        let bias = self.core.weight("bias");
+        let y = self
+            .window
+            .convolve(x, &kernel, bias.as_ref(), self.groups)?;
+        Ok(vec![self.activation.apply(&y)?])
+    }
+}
+
+/// Keras's `DepthwiseConv2D` (and its 1-D form): each input channel convolved with its own
+/// `depth_multiplier` filters; output channel `c · depth_multiplier + m`. It is a grouped
+/// convolution with one group per channel, whose kernel `(…, in, m)` is read as `(…, 1, in · m)`.
+pub struct DepthwiseConv {
+    core: LayerCore,
+    depth_multiplier: usize,
+    window: Window,
+    activation: Activation,
+    use_bias: bool,
+    pub depthwise_initializer: Initializer,
+    pub bias_initializer: Initializer,
+    pub depthwise_regularizer: Option<Regularizer>,
+    pub bias_regularizer: Option<Regularizer>,
+}
+
+impl DepthwiseConv {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl Into<String>,
+        depth_multiplier: usize,
+        kernel_size: Vec<usize>,
+        strides: Vec<usize>,
+        padding: Padding,
+        dilation_rate: Vec<usize>,
+        activation: Activation,
+        use_bias: bool,
+    ) -> Result<DepthwiseConv> {
+        let window = Window::new(
+            "DepthwiseConv",
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+        )?;
+        if depth_multiplier == 0 {
+            return Err(Error::argument(
+                "DepthwiseConv",
+                "depth_multiplier must be positive",
+            ));
+        }
+        Ok(DepthwiseConv {
+            core: LayerCore::new(name),
+            depth_multiplier,
+            window,
+            activation,
+            use_bias,
+            depthwise_initializer: Initializer::named("glorot_uniform").expect("known initializer"),
+            bias_initializer: Initializer::Zeros,
+            depthwise_regularizer: None,
+            bias_regularizer: None,
+        })
+    }
+
+    fn op(&self) -> &'static str {
+        if self.window.rank == 1 {
+            "DepthwiseConv1D"
+        } else {
+            "DepthwiseConv2D"
+        }
+    }
+}
+
+impl Layer for DepthwiseConv {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        self.op()
+    }
+
+    fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
+        let channels =
+            self.window
+                .channels(self.op(), self.name(), single(self.name(), input_shapes)?)?;
+        let mut shape = self.window.kernel_size.clone();
+        shape.extend([channels, self.depth_multiplier]);
+        let mut specs = vec![WeightSpec {
+            name: "kernel",
+            shape,
+            initializer: self.depthwise_initializer,
+            trainable: true,
+            regularizer: self.depthwise_regularizer,
+        }];
+        if self.use_bias {
+            specs.push(WeightSpec {
+                name: "bias",
+                shape: vec![channels * self.depth_multiplier],
+                initializer: self.bias_initializer,
+                trainable: true,
+                regularizer: self.bias_regularizer,
+            });
+        }
+        Ok(specs)
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = single(self.name(), input_shapes)?;
+        let channels = self.window.channels(self.op(), self.name(), shape)?;
+        if let Some(kernel) = self.core.weight("kernel") {
+            let built = kernel.shape()[self.window.rank];
+            if built != channels {
+                return Err(Error::shape(
+                    self.op(),
+                    format!(
+                        "layer '{}' was built for inputs with {built} channels, got input shape {}",
+                        self.name(),
+                        format_shape(shape)
+                    ),
+                ));
+            }
+        }
+        let mut out = vec![shape[0]];
+        out.extend(self.window.output_spatial(self.op(), self.name(), shape)?);
+        out.push(Some(channels * self.depth_multiplier));
+        Ok(vec![out])
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single(self.name(), inputs)?;
+        self.core.require_built()?;
+        let kernel = self
+            .core
+            .weight("kernel")
+            .expect("built DepthwiseConv has a kernel");
+        let ks = kernel.shape();
+        let channels = ks[self.window.rank];
+        check_rank(self.op(), self.name(), &self.window, x, channels)?;
+        // (…, in, m) → (…, 1, in · m): output channel c · m + j is group c's filter j.
+        let mut grouped: Vec<isize> = ks[..self.window.rank].iter().map(|&d| d as isize).collect();
+        grouped.extend([1, (channels * self.depth_multiplier) as isize]);
+        let kernel = kernel.reshape(&grouped)?;
+        let bias = self.core.weight("bias");
+        let y = self.window.convolve(x, &kernel, bias.as_ref(), channels)?;
+        Ok(vec![self.activation.apply(&y)?])
+    }
+}
+
+/// Keras's `Conv1DTranspose` and `Conv2DTranspose`: the transpose (input gradient) of a
+/// convolution, kernel `(*kernel_size, filters, in)`. Output length per axis, with the dilated
+/// kernel span `k'`: `in · stride + max(k' - stride, 0)` for "valid", `in · stride` for "same".
+pub struct ConvTranspose {
+    core: LayerCore,
+    filters: usize,
+    window: Window,
+    activation: Activation,
+    use_bias: bool,
+    pub kernel_initializer: Initializer,
+    pub bias_initializer: Initializer,
+    pub kernel_regularizer: Option<Regularizer>,
+    pub bias_regularizer: Option<Regularizer>,
+}
+
+impl ConvTranspose {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl Into<String>,
+        filters: usize,
+        kernel_size: Vec<usize>,
+        strides: Vec<usize>,
+        padding: Padding,
+        dilation_rate: Vec<usize>,
+        activation: Activation,
+        use_bias: bool,
+    ) -> Result<ConvTranspose> {
+        let window = Window::new(
+            "ConvTranspose",
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+        )?;
+        if padding == Padding::Causal {
+            return Err(Error::argument(
+                "ConvTranspose",
+                "padding must be 'valid' or 'same', got 'causal'",
+            ));
+        }
+        if filters == 0 {
+            return Err(Error::argument("ConvTranspose", "filters must be positive"));
+        }
+        Ok(ConvTranspose {
+            core: LayerCore::new(name),
+            filters,
+            window,
+            activation,
+            use_bias,
+            kernel_initializer: Initializer::named("glorot_uniform").expect("known initializer"),
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+        })
+    }
+
+    fn op(&self) -> &'static str {
+        if self.window.rank == 1 {
+            "Conv1DTranspose"
+        } else {
+            "Conv2DTranspose"
+        }
+    }
+
+    /// Keras's `deconv_output_length` (without `output_padding`).
+    fn output_length(&self, axis: usize, input: usize) -> usize {
+        let w = &self.window;
+        let span = (w.kernel_size[axis] - 1) * w.dilation_rate[axis] + 1;
+        let stride = w.strides[axis];
+        match w.padding {
+            Padding::Same => input * stride,
+            _ => input * stride + span.saturating_sub(stride),
+        }
+    }
+}
+
+impl Layer for ConvTranspose {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        self.op()
+    }
+
+    fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
+        let channels =
+            self.window
+                .channels(self.op(), self.name(), single(self.name(), input_shapes)?)?;
+        let mut shape = self.window.kernel_size.clone();
+        shape.extend([self.filters, channels]);
+        let mut specs = vec![WeightSpec {
+            name: "kernel",
+            shape,
+            initializer: self.kernel_initializer,
+            trainable: true,
+            regularizer: self.kernel_regularizer,
+        }];
+        if self.use_bias {
+            specs.push(WeightSpec {
+                name: "bias",
+                shape: vec![self.filters],
+                initializer: self.bias_initializer,
+                trainable: true,
+                regularizer: self.bias_regularizer,
+            });
+        }
+        Ok(specs)
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = single(self.name(), input_shapes)?;
+        let channels = self.window.channels(self.op(), self.name(), shape)?;
+        if let Some(kernel) = self.core.weight("kernel") {
+            let built = kernel.shape()[self.window.rank + 1];
+            if built != channels {
+                return Err(Error::shape(
+                    self.op(),
+                    format!(
+                        "layer '{}' was built for inputs with {built} channels, got input shape {}",
+                        self.name(),
+                        format_shape(shape)
+                    ),
+                ));
+            }
+        }
+        let mut out = vec![shape[0]];
+        out.extend((0..self.window.rank).map(|a| shape[1 + a].map(|d| self.output_length(a, d))));
+        out.push(Some(self.filters));
+        Ok(vec![out])
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single(self.name(), inputs)?;
+        self.core.require_built()?;
+        let kernel = self
+            .core
+            .weight("kernel")
+            .expect("built ConvTranspose has a kernel");
+        let channels = kernel.shape()[self.window.rank + 1];
+        self.output_shapes(&[known(&x.shape())])?;
+        if x.shape()[self.window.rank + 1] != channels {
+            return Err(Error::shape(
+                self.op(),
+                format!("layer '{}' expects {channels} input channels", self.name()),
+            ));
+        }
+        let xs = x.shape();
+        let rank = self.window.rank;
+        let out: Vec<usize> = (0..rank)
+            .map(|a| self.output_length(a, xs[1 + a]))
+            .collect();
+        let options = self.window.options(&out, 1);
+        let bias = self.core.weight("bias");
+        let y = if rank == 2 {
+            x.conv2d_transpose(&kernel, bias.as_ref(), [out[0], out[1]], &options)?
+        } else {
+            let ks = kernel.shape();
+            let x4 = x.reshape(&[xs[0] as isize, 1, xs[1] as isize, xs[2] as isize])?;
+            let k4 = kernel.reshape(&[1, ks[0] as isize, ks[1] as isize, ks[2] as isize])?;
+            let y = x4.conv2d_transpose(&k4, bias.as_ref(), [1, out[0]], &options)?;
+            y.reshape(&[xs[0] as isize, out[0] as isize, self.filters as isize])?
+        };
+        Ok(vec![self.activation.apply(&y)?])
+    }
+}
+
+/// Keras's `SeparableConv1D`/`SeparableConv2D`: a depthwise convolution (`depth_multiplier`
+/// filters per channel, no bias) followed by a pointwise (1×1) one to `filters` channels, then
+/// the bias and the activation. Weights: `depthwise_kernel` `(*kernel_size, in, multiplier)`,
+/// `pointwise_kernel` `(*ones, in · multiplier, filters)`, `bias` `(filters,)`.
+pub struct SeparableConv {
+    core: LayerCore,
+    filters: usize,
+    depth_multiplier: usize,
+    window: Window,
+    activation: Activation,
+    use_bias: bool,
+    pub depthwise_initializer: Initializer,
+    pub pointwise_initializer: Initializer,
+    pub bias_initializer: Initializer,
+    pub depthwise_regularizer: Option<Regularizer>,
+    pub pointwise_regularizer: Option<Regularizer>,
+    pub bias_regularizer: Option<Regularizer>,
+}
+
+impl SeparableConv {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl Into<String>,
+        filters: usize,
+        depth_multiplier: usize,
+        kernel_size: Vec<usize>,
+        strides: Vec<usize>,
+        padding: Padding,
+        dilation_rate: Vec<usize>,
+        activation: Activation,
+        use_bias: bool,
+    ) -> Result<SeparableConv> {
+        let window = Window::new(
+            "SeparableConv",
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+        )?;
+        if filters == 0 || depth_multiplier == 0 {
+            return Err(Error::argument(
+                "SeparableConv",
+                "filters and depth_multiplier must be positive",
+            ));
+        }
+        let glorot = Initializer::named("glorot_uniform").expect("known initializer");
+        Ok(SeparableConv {
+            core: LayerCore::new(name),
+            filters,
+            depth_multiplier,
+            window,
+            activation,
+            use_bias,
+            depthwise_initializer: glorot,
+            pointwise_initializer: glorot,
+            bias_initializer: Initializer::Zeros,
+            depthwise_regularizer: None,
+            pointwise_regularizer: None,
+            bias_regularizer: None,
+        })
+    }
+
+    fn op(&self) -> &'static str {
+        if self.window.rank == 1 {
+            "SeparableConv1D"
+        } else {
+            "SeparableConv2D"
+        }
+    }
+}
+
+impl Layer for SeparableConv {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        self.op()
+    }
+
+    fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
+        let channels =
+            self.window
+                .channels(self.op(), self.name(), single(self.name(), input_shapes)?)?;
+        let mut depthwise = self.window.kernel_size.clone();
+        depthwise.extend([channels, self.depth_multiplier]);
+        let mut pointwise = vec![1; self.window.rank];
+        pointwise.extend([channels * self.depth_multiplier, self.filters]);
+        let mut specs = vec![
+            WeightSpec {
+                name: "depthwise_kernel",
+                shape: depthwise,
+                initializer: self.depthwise_initializer,
+                trainable: true,
+                regularizer: self.depthwise_regularizer,
+            },
+            WeightSpec {
+                name: "pointwise_kernel",
+                shape: pointwise,
+                initializer: self.pointwise_initializer,
+                trainable: true,
+                regularizer: self.pointwise_regularizer,
+            },
+        ];
+        if self.use_bias {
+            specs.push(WeightSpec {
+                name: "bias",
+                shape: vec![self.filters],
+                initializer: self.bias_initializer,
+                trainable: true,
+                regularizer: self.bias_regularizer,
+            });
+        }
+        Ok(specs)
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = single(self.name(), input_shapes)?;
+        let channels = self.window.channels(self.op(), self.name(), shape)?;
+        if let Some(kernel) = self.core.weight("depthwise_kernel") {
+            let built = kernel.shape()[self.window.rank];
+            if built != channels {
+                return Err(Error::shape(
+                    self.op(),
+                    format!(
+                        "layer '{}' was built for inputs with {built} channels, got input shape {}",
+                        self.name(),
+                        format_shape(shape)
+                    ),
+                ));
+            }
+        }
+        let mut out = vec![shape[0]];
+        out.extend(self.window.output_spatial(self.op(), self.name(), shape)?);
+        out.push(Some(self.filters));
+        Ok(vec![out])
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single(self.name(), inputs)?;
+        self.core.require_built()?;
+        let depthwise = self
+            .core
+            .weight("depthwise_kernel")
+            .expect("built SeparableConv has a depthwise kernel");
+        let pointwise = self
+            .core
+            .weight("pointwise_kernel")
+            .expect("built SeparableConv has a pointwise kernel");
+        let ks = depthwise.shape();
+        let rank = self.window.rank;
+        let channels = ks[rank];
+        check_rank(self.op(), self.name(), &self.window, x, channels)?;
+        let mut grouped: Vec<isize> = ks[..rank].iter().map(|&d| d as isize).collect();
+        grouped.extend([1, (channels * self.depth_multiplier) as isize]);
+        let spread = self
+            .window
+            .convolve(x, &depthwise.reshape(&grouped)?, None, channels)?;
+        // The pointwise step is a 1×1 convolution: one GEMM over all positions.
+        let pointwise = pointwise.reshape(&[
+            (channels * self.depth_multiplier) as isize,
+            self.filters as isize,
+        ])?;
+        let bias = self.core.weight("bias");
+        let y = spread.linear(
+            &pointwise,
+            bias.as_ref(),
+            crate::ops::FusedActivation::Linear,
+        )?;
+        Ok(vec![self.activation.apply(&y)?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn conv1d_causal_and_same_shapes_follow_keras() {
+        let conv = Conv::with_options(
+            "c",
+            2,
+            vec![3],
+            vec![1],
+            Padding::Causal,
+            vec![2],
+            1,
+            Activation::Linear,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            conv.output_shapes(&[vec![None, Some(10), Some(4)]])
+                .unwrap()[0],
+            vec![None, Some(10), Some(2)]
+        );
+        let conv = Conv::with_options(
+            "c",
+            2,
+            vec![3, 3],
+            vec![2, 2],
+            Padding::Same,
+            vec![1, 1],
+            1,
+            Activation::Linear,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            conv.output_shapes(&[vec![None, Some(7), None, Some(4)]])
+                .unwrap()[0],
+            vec![None, Some(4), None, Some(2)]
+        );
+        let err = conv
+            .output_shapes(&[vec![None, Some(7), Some(4)]])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rank 4"), "{err}");
+        assert!(Conv::with_options(
+            "c",
+            2,
+            vec![3, 3],
+            vec![1, 1],
+            Padding::Causal,
+            vec![1, 1],
+            1,
+            Activation::Linear,
+            true
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn causal_conv1d_sees_only_the_past() {
+        let conv = Conv::with_options(
+            "c",
+            1,
+            vec![2],
+            vec![1],
+            Padding::Causal,
+            vec![1],
+            1,
+            Activation::Linear,
+            false,
+        )
+        .unwrap();
+        build(&conv, &[vec![None, Some(4), Some(1)]], DType::F32).unwrap();
+        // kernel taps (previous, current) = (1, 10)
+        conv.weights()[0]
+            .value
+            .assign(t32(&[2, 1, 1], &[1.0, 10.0]).storage())
+            .unwrap();
+        let y = conv
+            .call(&[t32(&[1, 4, 1], &[1.0, 2.0, 3.0, 4.0])], false)
+            .unwrap()
+            .remove(0);
+        assert_eq!(y.shape(), vec![1, 4, 1]);
+        assert_eq!(values(&y), vec![10.0, 21.0, 32.0, 43.0]);
+    }
+
+    #[test]
+    fn built_conv_rejects_other_channels_and_small_inputs() {
+        let conv = Conv::new("c", 2, vec![3, 3], Activation::Relu);
+        build(&conv, &[vec![None, Some(5), Some(5), Some(3)]], DType::F32).unwrap();
+        let err = conv
+            .call(&[Tensor::zeros(&[1, 5, 5, 2], DType::F32)], false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("3 channels"), "{err}");
+        let err = conv
+            .call(&[Tensor::zeros(&[1, 2, 5, 3], DType::F32)], false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger than the input"), "{err}");
+    }
+}

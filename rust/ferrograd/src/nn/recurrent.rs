@@ -1,0 +1,790 @@
+//! Sequence layers with Keras 3's semantics and weight layouts: `Embedding`, and `SimpleRNN`,
+//! `LSTM`, `GRU` as one [`Recurrent`] layer over an [`RnnCell`].
+//!
+//! A recurrent layer is two ops: the input projection of every time step as one GEMM
+//! ([`Tensor::linear`] over `(batch, time, in)`), then the time loop as one fused op
+//! ([`Tensor::rnn_sequence`]), whose backward runs backpropagation through time as a loop, so
+//! unrolls of any length neither recurse nor grow the graph.
+//!
+//! Weights (Keras's order and layout, `g` gates of `units` columns each):
+//! kernel `(in, g * units)`, recurrent_kernel `(units, g * units)`, bias `(g * units,)`, or
+//! `(2, 3 * units)` for the GRU (`reset_after=True`: row 0 for the input, row 1 for the
+//! recurrent projection). Gate order: LSTM i, f, c, o; GRU z, r, h.
+//!
+//! ```
+//! use ferrograd::nn::{build, Layer, Recurrent, RecurrentConfig};
+//! use ferrograd::ops::RnnCell;
+//! use ferrograd::{DType, Tensor};
+//!
+//! let config = RecurrentConfig { return_state: true, ..RecurrentConfig::new(4) };
+//! let lstm = Recurrent::new("lstm", RnnCell::Lstm, config).unwrap();
+//! build(&lstm, &[vec![None, Some(7), Some(3)]], DType::F32).unwrap();
+//! let out = lstm.call(&[Tensor::zeros(&[2, 7, 3], DType::F32)], false).unwrap();
+//! // [last output, h, c], each (batch, units)
+//! assert_eq!(out.iter().map(|t| t.shape()).collect::<Vec<_>>(), vec![vec![2, 4]; 3]);
+//! assert_eq!(lstm.weights()[1].value.shape(), vec![4, 16]); // recurrent_kernel (units, 4 units)
+//! ```
+
+use std::sync::Mutex;
+
+use ndarray::{ArrayD, IxDyn};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::ops::{FusedActivation, RnnCell, RnnSpec, SliceSpec};
+use crate::tensor::Storage;
+
+/// Keras's `Embedding`: row `id` of an `(input_dim, output_dim)` table for each integer id.
+pub struct Embedding {
+    core: LayerCore,
+    input_dim: usize,
+    output_dim: usize,
+    mask_zero: bool,
+    /// Keras's default: `RandomUniform(-0.05, 0.05)`.
+    pub embeddings_initializer: Initializer,
+    pub embeddings_regularizer: Option<Regularizer>,
+}
+
+impl Embedding {
+    pub fn new(
+        name: impl Into<String>,
+        input_dim: usize,
+        output_dim: usize,
+        mask_zero: bool,
+    ) -> Result<Embedding> {
+        if input_dim == 0 || output_dim == 0 {
+            return Err(Error::argument(
+                "Embedding",
+                format!(
+                    "input_dim and output_dim must be positive, got input_dim={input_dim}, output_dim={output_dim}"
+                ),
+            ));
+        }
+        Ok(Embedding {
+            core: LayerCore::new(name),
+            input_dim,
+            output_dim,
+            mask_zero,
+            embeddings_initializer: Initializer::RandomUniform {
+                minval: -0.05,
+                maxval: 0.05,
+            },
+            embeddings_regularizer: None,
+        })
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+
+    pub fn output_dim(&self) -> usize {
+        self.output_dim
+    }
+
+    /// Whether id 0 means padding (Keras's `mask_zero`); kept for the config, as the engine
+    /// does not propagate masks.
+    pub fn mask_zero(&self) -> bool {
+        self.mask_zero
+    }
+
+    /// The ids as integers: ids arrive as floats (batches of `fit` are float tensors), so each
+    /// must be a whole number in `[0, input_dim)`.
+    fn ids(&self, x: &Tensor) -> Result<ArrayD<i64>> {
+        let values = x.to_f64();
+        let mut ids = Vec::with_capacity(values.len());
+        for (position, &v) in values.iter().enumerate() {
+            if !(v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v < self.input_dim as f64) {
+                let problem = if !v.is_finite() || v.fract() != 0.0 {
+                    "is not a whole number"
+                } else if v < 0.0 {
+                    "is negative"
+                } else {
+                    "is out of range"
+                };
+                return Err(Error::argument(
+                    "Embedding",
+                    format!(
+                        "layer '{}': id {v} (flat position {position}) {problem}; ids must be integers in [0, {}) (input_dim={})",
+                        self.name(),
+                        self.input_dim,
+                        self.input_dim
+                    ),
+                ));
+            }
+            ids.push(v as i64);
+        }
+        Ok(ArrayD::from_shape_vec(IxDyn(values.shape()), ids).expect("same length"))
+    }
+}
+
+impl Layer for Embedding {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        "Embedding"
+    }
+
+    fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
+        single(self.name(), input_shapes)?;
+        Ok(vec![WeightSpec {
+            name: "embeddings",
+            shape: vec![self.input_dim, self.output_dim],
+            initializer: self.embeddings_initializer,
+            trainable: true,
+            regularizer: self.embeddings_regularizer,
+        }])
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let mut out = single(self.name(), input_shapes)?.clone();
+        out.push(Some(self.output_dim));
+        Ok(vec![out])
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single(self.name(), inputs)?;
+        self.core.require_built()?;
+        let table = self
+            .core
+            .weight("embeddings")
+            .expect("built Embedding has embeddings");
+        // `take` along the rows: its backward scatters (adds) the gradient into the used rows.
+        Ok(vec![table.take(&self.ids(x)?, Some(0))?])
+    }
+}
+
+/// The arguments of a recurrent layer, with Keras's defaults from [`RecurrentConfig::new`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecurrentConfig {
+    pub units: usize,
+    /// `tanh` by default; tanh, sigmoid, relu or linear.
+    pub activation: Activation,
+    /// `sigmoid` by default (unused by SimpleRNN).
+    pub recurrent_activation: Activation,
+    pub use_bias: bool,
+    /// Return every step's output `(batch, time, units)` rather than the last `(batch, units)`.
+    pub return_sequences: bool,
+    /// Also return the final states (h, and c for the LSTM).
+    pub return_state: bool,
+    /// Process the sequence last step first (outputs stay in processing order, as Keras).
+    pub go_backwards: bool,
+    /// Fraction of the input features dropped in training (one mask for all time steps).
+    pub dropout: f64,
+    pub seed: Option<u64>,
+}
+
+impl RecurrentConfig {
+    pub fn new(units: usize) -> RecurrentConfig {
+        RecurrentConfig {
+            units,
+            activation: Activation::Tanh,
+            recurrent_activation: Activation::Sigmoid,
+            use_bias: true,
+            return_sequences: false,
+            return_state: false,
+            go_backwards: false,
+            dropout: 0.0,
+            seed: None,
+        }
+    }
+}
+
+fn fused(op: &'static str, role: &str, activation: Activation) -> Result<FusedActivation> {
+    match activation {
+        Activation::Linear => Ok(FusedActivation::Linear),
+        Activation::Relu => Ok(FusedActivation::Relu),
+        Activation::Sigmoid => Ok(FusedActivation::Sigmoid),
+        Activation::Tanh => Ok(FusedActivation::Tanh),
+        other => Err(Error::argument(
+            op,
+            format!(
+                "{role} '{}' is not supported in a recurrent layer; use tanh, sigmoid, relu or linear",
+                other.name()
+            ),
+        )),
+    }
+}
+
+/// Keras's `SimpleRNN`, `LSTM` and `GRU` (with `reset_after=True`).
+pub struct Recurrent {
+    core: LayerCore,
+    cell: RnnCell,
+    config: RecurrentConfig,
+    spec: RnnSpec,
+    rng: Mutex<StdRng>,
+    /// Initializers and regularizers for native building (the Python front end creates the
+    /// weights itself with Keras's initializer objects, including the LSTM's
+    /// `unit_forget_bias`; the native bias is zeros).
+    pub kernel_initializer: Initializer,
+    pub recurrent_initializer: Initializer,
+    pub bias_initializer: Initializer,
+    pub kernel_regularizer: Option<Regularizer>,
+    pub recurrent_regularizer: Option<Regularizer>,
+    pub bias_regularizer: Option<Regularizer>,
+}
+
+impl Recurrent {
+    pub fn new(name: impl Into<String>, cell: RnnCell, config: RecurrentConfig) -> Result<Self> {
+        let op = class_of(cell);
+        if config.units == 0 {
+            return Err(Error::argument(
+                op,
+                "Received an invalid value for `units`, expected a positive integer. Received: units=0",
+            ));
+        }
+        if !(0.0..1.0).contains(&config.dropout) {
+            return Err(Error::argument(
+                op,
+                format!("dropout must be in [0, 1), got {}", config.dropout),
+            ));
+        }
+        let spec = RnnSpec {
+            cell,
+            activation: fused(op, "activation", config.activation)?,
+            recurrent_activation: fused(op, "recurrent_activation", config.recurrent_activation)?,
+            go_backwards: config.go_backwards,
+        };
+        let rng = StdRng::seed_from_u64(config.seed.unwrap_or_else(crate::init::next_seed));
+        Ok(Recurrent {
+            core: LayerCore::new(name),
+            cell,
+            config,
+            spec,
+            rng: Mutex::new(rng),
+            kernel_initializer: Initializer::named("glorot_uniform").expect("known initializer"),
+            recurrent_initializer: Initializer::named("orthogonal").expect("known initializer"),
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            recurrent_regularizer: None,
+            bias_regularizer: None,
+        })
+    }
+
+    pub fn cell(&self) -> RnnCell {
+        self.cell
+    }
+
+    pub fn config(&self) -> &RecurrentConfig {
+        &self.config
+    }
+
+    fn units(&self) -> usize {
+        self.config.units
+    }
+
+    /// The feature count of a `(batch, time, features)` input shape.
+    fn input_dim(&self, shape: &Shape) -> Result<usize> {
+        match shape.as_slice() {
+            [_, _, Some(features)] => Ok(*features),
+            _ => Err(Error::shape(
+                class_of(self.cell),
+                format!(
+                    "layer '{}' expects inputs of shape (batch, time, features) with the features known, got {}",
+                    self.name(),
+                    format_shape(shape)
+                ),
+            )),
+        }
+    }
+
+    /// Checks the number of inputs: the sequence alone, or with every initial state.
+    fn check_input_count(&self, count: usize) -> Result<()> {
+        let states = self.cell.states();
+        if count == 1 || count == 1 + states {
+            Ok(())
+        } else {
+            Err(Error::argument(
+                class_of(self.cell),
+                format!(
+                    "layer '{}' takes the sequence and optionally all {states} initial state(s), got {} initial state(s)",
+                    self.name(),
+                    count - 1
+                ),
+            ))
+        }
+    }
+
+    fn dropout_mask(&self, x: &Tensor) -> Tensor {
+        let shape = [x.shape()[0], 1, x.shape()[2]];
+        let keep = 1.0 - self.config.dropout;
+        let mut rng = self.rng.lock().expect("dropout generator");
+        let mask = ArrayD::from_shape_simple_fn(IxDyn(&shape), || {
+            if rng.random::<f64>() < keep {
+                1.0 / keep
+            } else {
+                0.0
+            }
+        });
+        Tensor::from_storage(Storage::from_array(mask).cast(x.dtype()), false)
+    }
+}
+
+fn class_of(cell: RnnCell) -> &'static str {
+    match cell {
+        RnnCell::Simple => "SimpleRNN",
+        RnnCell::Lstm => "LSTM",
+        RnnCell::Gru => "GRU",
+    }
+}
+
+impl Layer for Recurrent {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        class_of(self.cell)
+    }
+
+    fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
+        let input_dim = self.input_dim(&input_shapes[0])?;
+        let width = self.cell.gates() * self.units();
+        let mut specs = vec![
+            WeightSpec {
+                name: "kernel",
+                shape: vec![input_dim, width],
+                initializer: self.kernel_initializer,
+                trainable: true,
+                regularizer: self.kernel_regularizer,
+            },
+            WeightSpec {
+                name: "recurrent_kernel",
+                shape: vec![self.units(), width],
+                initializer: self.recurrent_initializer,
+                trainable: true,
+                regularizer: self.recurrent_regularizer,
+            },
+        ];
+        if self.config.use_bias {
+            specs.push(WeightSpec {
+                name: "bias",
+                shape: match self.cell {
+                    RnnCell::Gru => vec![2, width],
+                    _ => vec![width],
+                },
+                initializer: self.bias_initializer,
+                trainable: true,
+                regularizer: self.bias_regularizer,
+            });
+        }
+        Ok(specs)
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        self.check_input_count(input_shapes.len())?;
+        let shape = &input_shapes[0];
+        let input_dim = self.input_dim(shape)?;
+        if let Some(kernel) = self.core.weight("kernel") {
+            if kernel.shape()[0] != input_dim {
+                return Err(Error::shape(
+                    class_of(self.cell),
+                    format!(
+                        "layer '{}' was built for {} input features, got input shape {}",
+                        self.name(),
+                        kernel.shape()[0],
+                        format_shape(shape)
+                    ),
+                ));
+            }
+        }
+        let (batch, steps, units) = (shape[0], shape[1], Some(self.units()));
+        let mut out = vec![if self.config.return_sequences {
+            vec![batch, steps, units]
+        } else {
+            vec![batch, units]
+        }];
+        if self.config.return_state {
+            out.extend(std::iter::repeat_n(vec![batch, units], self.cell.states()));
+        }
+        Ok(out)
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.check_input_count(inputs.len())?;
+        self.core.require_built()?;
+        let op = class_of(self.cell);
+        let kernel = self
+            .core
+            .weight("kernel")
+            .expect("built layer has a kernel");
+        let recurrent_kernel = self
+            .core
+            .weight("recurrent_kernel")
+            .expect("built layer has a recurrent kernel");
+        let mut x = inputs[0].clone();
+        let xs = x.shape();
+        if xs.len() != 3 || xs[2] != kernel.shape()[0] || xs[1] == 0 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "layer '{}' expects inputs of shape (batch, time >= 1, {}), got {}",
+                    self.name(),
+                    kernel.shape()[0],
+                    format_shape(&known(&xs))
+                ),
+            ));
+        }
+        let (batch, steps, units) = (xs[0], xs[1], self.units());
+        if training && self.config.dropout > 0.0 {
+            x = x.mul(&self.dropout_mask(&x))?;
+        }
+        let bias = self.core.weight("bias");
+        let (input_bias, recurrent_bias) = match (&bias, self.cell) {
+            (Some(b), RnnCell::Gru) => {
+                let row = |r: isize| -> Result<Tensor> {
+                    b.slice(&[SliceSpec::range(r, r + 1)])?.reshape(&[-1])
+                };
+                (Some(row(0)?), Some(row(1)?))
+            }
+            (b, _) => (b.clone(), None),
+        };
+        // The input projection of all time steps: one GEMM.
+        let projected = x.linear(&kernel, input_bias.as_ref(), FusedActivation::Linear)?;
+        let dtype = projected.dtype();
+        let zeros = || Tensor::zeros(&[batch, units], dtype);
+        let (h0, c0) = if inputs.len() > 1 {
+            (inputs[1].clone(), inputs.get(2).cloned())
+        } else {
+            (zeros(), (self.cell == RnnCell::Lstm).then(zeros))
+        };
+        let packed = projected
+            .rnn_sequence(
+                &recurrent_kernel,
+                &h0,
+                c0.as_ref(),
+                recurrent_bias.as_ref(),
+                self.spec,
+            )
+            .map_err(|err| match err {
+                Error::Shape { message, .. } => Error::Shape {
+                    op,
+                    message: format!("layer '{}': {message}", self.name()),
+                },
+                other => other,
+            })?;
+        let full = SliceSpec::full();
+        let columns = |t: &Tensor, k: isize| -> Result<Tensor> {
+            let u = units as isize;
+            t.slice(&[full, full, SliceSpec::range(k * u, (k + 1) * u)])
+        };
+        let last = packed
+            .slice(&[full, SliceSpec::range(steps as isize - 1, steps as isize)])?
+            .reshape(&[batch as isize, 1, -1])?;
+        let states = self.cell.states();
+        let last_h = || -> Result<Tensor> {
+            if states == 1 {
+                last.reshape(&[batch as isize, units as isize])
+            } else {
+                columns(&last, 0)?.reshape(&[batch as isize, units as isize])
+            }
+        };
+        let mut out = vec![if self.config.return_sequences {
+            if states == 1 {
+                packed.clone()
+            } else {
+                columns(&packed, 0)?
+            }
+        } else {
+            last_h()?
+        }];
+        if self.config.return_state {
+            out.push(last_h()?);
+            if states == 2 {
+                out.push(columns(&last, 1)?.reshape(&[batch as isize, units as isize])?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How [`Bidirectional`] joins the forward and backward outputs (Keras's `merge_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BidirectionalMerge {
+    Concat,
+    Sum,
+    Mul,
+    Ave,
+}
+
+/// Keras's `Bidirectional`: a recurrent layer run forward and a copy run backward over the same
+/// sequence; the backward sequence output is put back in time order before merging. Weights:
+/// the forward layer's, then the backward layer's. With `return_state`, the outputs are
+/// `[merged, forward states..., backward states...]`.
+pub struct Bidirectional {
+    core: LayerCore,
+    forward: std::sync::Arc<dyn Layer>,
+    backward: std::sync::Arc<dyn Layer>,
+    merge: BidirectionalMerge,
+    return_sequences: bool,
+}
+
+impl Bidirectional {
+    /// `backward` must process the sequence the other way round (`go_backwards` flipped).
+    pub fn new(
+        name: impl Into<String>,
+        forward: std::sync::Arc<dyn Layer>,
+        backward: std::sync::Arc<dyn Layer>,
+        merge: BidirectionalMerge,
+        return_sequences: bool,
+    ) -> Bidirectional {
+        let core = LayerCore::new(name);
+        core.set_built();
+        Bidirectional {
+            core,
+            forward,
+            backward,
+            merge,
+            return_sequences,
+        }
+    }
+
+    fn merge_outputs(&self, f: &Tensor, b: &Tensor) -> Result<Tensor> {
+        match self.merge {
+            BidirectionalMerge::Concat => Tensor::concatenate(&[f.clone(), b.clone()], -1),
+            BidirectionalMerge::Sum => f.add(b),
+            BidirectionalMerge::Mul => f.mul(b),
+            BidirectionalMerge::Ave => f.add(b)?.scale(0.5),
+        }
+    }
+}
+
+impl Layer for Bidirectional {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        "Bidirectional"
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let f = self.forward.output_shapes(input_shapes)?;
+        let b = self.backward.output_shapes(input_shapes)?;
+        let mut merged = f[0].clone();
+        if self.merge == BidirectionalMerge::Concat {
+            let last = merged.last_mut().expect("rank >= 2");
+            *last = last
+                .zip(*b[0].last().expect("rank >= 2"))
+                .map(|(x, y)| x + y);
+        }
+        let mut out = vec![merged];
+        out.extend(f[1..].iter().cloned());
+        out.extend(b[1..].iter().cloned());
+        Ok(out)
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        let f = self.forward.call(inputs, training)?;
+        let mut b = self.backward.call(inputs, training)?;
+        if self.return_sequences {
+            // The backward layer's steps come last-first; Keras reverses them into time order.
+            let reversed = SliceSpec {
+                start: None,
+                stop: None,
+                step: -1,
+            };
+            b[0] = b[0].slice(&[SliceSpec::full(), reversed])?;
+        }
+        let mut out = vec![self.merge_outputs(&f[0], &b[0])?];
+        out.extend(f[1..].iter().cloned());
+        out.extend(b[1..].iter().cloned());
+        Ok(out)
+    }
+
+    fn weights(&self) -> Vec<Weight> {
+        let mut weights = self.forward.weights();
+        weights.extend(self.backward.weights());
+        weights
+    }
+}
+
+/// Keras's `TimeDistributed`: applies a layer to every time step, by folding the time axis into
+/// the batch (`(batch, time, ...)` to `(batch * time, ...)`) for one call of the inner layer.
+pub struct TimeDistributed {
+    core: LayerCore,
+    inner: std::sync::Arc<dyn Layer>,
+}
+
+impl TimeDistributed {
+    pub fn new(name: impl Into<String>, inner: std::sync::Arc<dyn Layer>) -> TimeDistributed {
+        let core = LayerCore::new(name);
+        core.set_built();
+        TimeDistributed { core, inner }
+    }
+
+    fn inner_shape(&self, shape: &Shape) -> Result<Shape> {
+        if shape.len() < 3 {
+            return Err(Error::shape(
+                "TimeDistributed",
+                format!(
+                    "layer '{}' expects inputs of rank >= 3 (batch, time, ...), got {}",
+                    self.name(),
+                    format_shape(shape)
+                ),
+            ));
+        }
+        let mut inner = vec![shape[0].zip(shape[1]).map(|(b, t)| b * t)];
+        inner.extend(shape[2..].iter().copied());
+        Ok(inner)
+    }
+}
+
+impl Layer for TimeDistributed {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        "TimeDistributed"
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = single(self.name(), input_shapes)?;
+        let inner = self.inner.output_shapes(&[self.inner_shape(shape)?])?;
+        Ok(inner
+            .into_iter()
+            .map(|s| {
+                let mut out = vec![shape[0], shape[1]];
+                out.extend(s[1..].iter().copied());
+                out
+            })
+            .collect())
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        let x = single(self.name(), inputs)?;
+        let xs = x.shape();
+        self.inner_shape(&known(&xs))?;
+        let mut folded: Vec<isize> = vec![(xs[0] * xs[1]) as isize];
+        folded.extend(xs[2..].iter().map(|&d| d as isize));
+        let out = self.inner.call(&[x.reshape(&folded)?], training)?;
+        out.iter()
+            .map(|y| {
+                let mut shape = vec![xs[0] as isize, xs[1] as isize];
+                shape.extend(y.shape()[1..].iter().map(|&d| d as isize));
+                y.reshape(&shape)
+            })
+            .collect()
+    }
+
+    fn weights(&self) -> Vec<Weight> {
+        self.inner.weights()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn recurrent_embedding_looks_up_rows_and_rejects_bad_ids() {
+        let embedding = Embedding::new("e", 3, 2, false).unwrap();
+        build(&embedding, &[vec![None, Some(2)]], DType::F32).unwrap();
+        let table = &embedding.weights()[0].value;
+        table
+            .assign(t32(&[3, 2], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).storage())
+            .unwrap();
+        let y = embedding
+            .call(&[t32(&[1, 2], &[2.0, 0.0])], false)
+            .unwrap()
+            .remove(0);
+        assert_eq!(y.shape(), vec![1, 2, 2]);
+        assert_eq!(values(&y), vec![4.0, 5.0, 0.0, 1.0]);
+        for (bad, word) in [(3.0, "out of range"), (-1.0, "negative"), (0.5, "whole")] {
+            let err = embedding
+                .call(&[t32(&[1, 1], &[bad])], false)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(word), "{err}");
+        }
+    }
+
+    #[test]
+    fn recurrent_layer_shapes_follow_keras() {
+        let config = RecurrentConfig {
+            return_sequences: true,
+            return_state: true,
+            ..RecurrentConfig::new(3)
+        };
+        let gru = Recurrent::new("g", RnnCell::Gru, config).unwrap();
+        let shapes = gru.output_shapes(&[vec![None, Some(5), Some(2)]]).unwrap();
+        assert_eq!(
+            shapes,
+            vec![vec![None, Some(5), Some(3)], vec![None, Some(3)]]
+        );
+        build(&gru, &[vec![None, Some(5), Some(2)]], DType::F32).unwrap();
+        let shapes: Vec<Vec<usize>> = gru.weights().iter().map(|w| w.value.shape()).collect();
+        assert_eq!(shapes, vec![vec![2, 9], vec![3, 9], vec![2, 9]]);
+        let out = gru
+            .call(&[Tensor::zeros(&[4, 5, 2], DType::F32)], false)
+            .unwrap();
+        assert_eq!(out[0].shape(), vec![4, 5, 3]);
+        assert_eq!(out[1].shape(), vec![4, 3]);
+        let err = gru
+            .call(&[Tensor::zeros(&[4, 5, 3], DType::F32)], false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("(batch, time >= 1, 2)"), "{err}");
+    }
+
+    #[test]
+    fn recurrent_wrappers_fold_time_and_reverse_the_backward_pass() {
+        let dense: std::sync::Arc<dyn Layer> =
+            std::sync::Arc::new(Dense::new("d", 2, Activation::Linear, false));
+        build(dense.as_ref(), &[vec![None, Some(3)]], DType::F32).unwrap();
+        let td = TimeDistributed::new("td", dense);
+        assert_eq!(
+            td.output_shapes(&[vec![None, Some(4), Some(3)]]).unwrap(),
+            vec![vec![None, Some(4), Some(2)]]
+        );
+        let y = td
+            .call(&[Tensor::zeros(&[5, 4, 3], DType::F32)], false)
+            .unwrap();
+        assert_eq!(y[0].shape(), vec![5, 4, 2]);
+        assert_eq!(td.weights().len(), 1);
+
+        let config = RecurrentConfig {
+            return_sequences: true,
+            ..RecurrentConfig::new(3)
+        };
+        let f = Recurrent::new("f", RnnCell::Simple, config).unwrap();
+        let b = Recurrent::new(
+            "b",
+            RnnCell::Simple,
+            RecurrentConfig {
+                go_backwards: true,
+                ..config
+            },
+        )
+        .unwrap();
+        for l in [&f, &b] {
+            build(l, &[vec![None, Some(4), Some(2)]], DType::F32).unwrap();
+        }
+        let bi = Bidirectional::new(
+            "bi",
+            std::sync::Arc::new(f),
+            std::sync::Arc::new(b),
+            BidirectionalMerge::Concat,
+            true,
+        );
+        let shapes = bi.output_shapes(&[vec![None, Some(4), Some(2)]]).unwrap();
+        assert_eq!(shapes, vec![vec![None, Some(4), Some(6)]]);
+        assert_eq!(bi.weights().len(), 6);
+    }
+
+    #[test]
+    fn recurrent_thousand_step_backward_does_not_recurse() {
+        let lstm = Recurrent::new("l", RnnCell::Lstm, RecurrentConfig::new(4)).unwrap();
+        build(&lstm, &[vec![None, Some(1000), Some(2)]], DType::F32).unwrap();
+        let x = Tensor::full(&[2, 1000, 2], 0.1, DType::F32);
+        let y = lstm.call(&[x], true).unwrap().remove(0);
+        y.sum(None, false).unwrap().backward().unwrap();
+        assert!(lstm.weights()[1].value.grad().is_some());
+    }
+}
