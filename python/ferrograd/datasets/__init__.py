@@ -9,6 +9,6 @@ Each submodule has a ``load_data`` function in the style of
   (never downloaded); 28x28 pixels (values 0..255), 10 classes.
 """
 
-from . import digits, mnist
+from . import diabetes, digits, mnist
 
-__all__ = ["digits", "mnist"]
+__all__ = ["diabetes", "digits", "mnist"]
