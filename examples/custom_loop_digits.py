@@ -1,4 +1,5 @@
-"""A two-layer perceptron trained with ferrograd tensor ops alone (no layers yet).
+"""A two-layer perceptron trained with ferrograd tensor ops alone: the custom-loop counterpart
+of train_digits.py, with every parameter, update and gradient written out.
 
 Data: the UCI hand-written digits shipped inside the package (1,797 8x8 images, 10 classes;
 CC BY 4.0, see ferrograd/datasets/data/README.md). Model: 64 -> 64 (ReLU) -> 10 (softmax),
