@@ -480,3 +480,19 @@ def test_initial_epoch_continues_the_count(capsys):
     assert history.epoch == [3, 4]
     out = capsys.readouterr().out
     assert "Epoch 4/5" in out and "Epoch 5/5" in out and "Epoch 3/5" not in out
+
+
+def test_model_checkpoint_saves_weights_each_epoch(tmp_path):
+    x, y = _regression_data(16)
+    model = _linear_model(lr=0.01)
+    pattern = str(tmp_path / "w{epoch:02d}.weights.npz")
+    checkpoint = fg.callbacks.ModelCheckpoint(pattern, monitor="loss", save_weights_only=True)
+    model.fit(x, y, epochs=2, callbacks=[checkpoint], verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w01.weights.npz", "w02.weights.npz"]
+    restored = _linear_model()
+    restored.load_weights(tmp_path / "w02.weights.npz")
+    for a, b in zip(restored.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    whole = fg.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"), monitor="loss")
+    with pytest.raises(NotImplementedError, match="save_weights_only=True"):
+        model.fit(x, y, epochs=1, callbacks=[whole], verbose=0)

@@ -837,6 +837,11 @@ class ModelCheckpoint(Callback):
             os.makedirs(dirname, exist_ok=True)
         if self.save_weights_only:
             self.model.save_weights(filepath, overwrite=True)
+        elif not hasattr(self.model, "save"):
+            raise NotImplementedError(
+                "ModelCheckpoint(save_weights_only=False) needs whole-model saving, which this model does not "
+                "have yet; use save_weights_only=True"
+            )
         else:
             self.model.save(filepath, overwrite=True)
         if self.verbose > 0:
