@@ -213,6 +213,30 @@ impl PyModel {
     fn graph_mut(&mut self) -> PyResult<&mut Graph> {
         self.model.graph_mut().py()
     }
+
+    /// One batch without the GIL — a training step or a test step — then the running logs.
+    fn batch_step<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Data,
+        reset: bool,
+        train: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        if reset {
+            self.model.reset_metrics();
+        }
+        let model = &mut self.model;
+        let sample_weight = data.sample_weight.as_ref();
+        py.detach(|| {
+            if train {
+                model.train_step(&data.x, &data.y, sample_weight)
+            } else {
+                model.test_step(&data.x, &data.y, sample_weight)
+            }
+        })
+        .py()?;
+        logs_to_dict(py, &self.model.logs())
+    }
 }
 
 #[pymethods]
@@ -383,14 +407,7 @@ impl PyModel {
         data: PyRef<'_, PyDataset>,
         reset: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        if reset {
-            self.model.reset_metrics();
-        }
-        let model = &mut self.model;
-        let data = &data.data;
-        py.detach(|| model.train_step(&data.x, &data.y, data.sample_weight.as_ref()))
-            .py()?;
-        logs_to_dict(py, &self.model.logs())
+        self.batch_step(py, &data.data, reset, true)
     }
 
     /// Loss and metrics of one batch without training.
@@ -401,14 +418,7 @@ impl PyModel {
         data: PyRef<'_, PyDataset>,
         reset: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        if reset {
-            self.model.reset_metrics();
-        }
-        let model = &mut self.model;
-        let data = &data.data;
-        py.detach(|| model.test_step(&data.x, &data.y, data.sample_weight.as_ref()))
-            .py()?;
-        logs_to_dict(py, &self.model.logs())
+        self.batch_step(py, &data.data, reset, false)
     }
 
     fn reset_metrics(&mut self) {
