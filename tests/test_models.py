@@ -496,3 +496,12 @@ def test_model_checkpoint_saves_weights_each_epoch(tmp_path):
     whole = fg.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"), monitor="loss")
     with pytest.raises(NotImplementedError, match="save_weights_only=True"):
         model.fit(x, y, epochs=1, callbacks=[whole], verbose=0)
+
+
+def test_python_layer_returning_a_non_tensor_is_a_type_error():
+    class Bad(layers.Layer):
+        def call(self, x):
+            return "not a tensor"
+
+    with pytest.raises(TypeError, match=r"Layer 'bad.*must return a tensor"):
+        fg.Sequential([layers.Input((3,)), Bad()])

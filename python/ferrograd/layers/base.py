@@ -151,8 +151,18 @@ class Layer:
 
     def _engine_call(self, inputs: list[Tensor], training: bool) -> list[Tensor]:
         args = inputs[0] if len(inputs) == 1 else list(inputs)
-        out = self._call_eager(args, training=training)
-        return list(out) if isinstance(out, (list, tuple)) else [out]
+        return self._checked_outputs(self._call_eager(args, training=training))
+
+    def _checked_outputs(self, out: Any) -> list[Tensor]:
+        """The outputs of ``call`` as a list of tensors, or a TypeError naming the layer."""
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        for o in outs:
+            if not isinstance(o, (Tensor, np.ndarray)):
+                raise TypeError(
+                    f"Layer '{self.name}' ({type(self).__name__}).call must return a tensor or a list of "
+                    f"tensors, got {type(o).__name__}"
+                )
+        return [o if isinstance(o, Tensor) else _core.convert_to_tensor(o) for o in outs]
 
     def _engine_output_shapes(self, shapes: list[Any]) -> list[tuple]:
         shapes = [tuple(s) for s in shapes]
@@ -317,7 +327,7 @@ class Layer:
         zeros = [_core.zeros(tuple(1 if d is None else d for d in s), dtype=self.dtype) for s in shapes]
         with _core_no_grad():
             out = self._call_eager(zeros[0] if len(zeros) == 1 else zeros, training=False)
-        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        outs = self._checked_outputs(out)
         batch_unknown = bool(shapes) and len(shapes[0]) > 0 and shapes[0][0] is None
         result = []
         for o in outs:
