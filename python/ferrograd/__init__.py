@@ -17,6 +17,7 @@ from . import (
     activations,
     callbacks,
     datasets,
+    diagnostics,
     initializers,
     layers,
     losses,
@@ -29,6 +30,7 @@ from . import (
 )
 from ._core import GradcheckError, Tensor, Variable, get_num_threads, set_num_threads, tensor
 from .autodiff import GradientTape, grad, gradcheck, is_grad_enabled, no_grad
+from .clipping import clip_by_global_norm, clip_by_value
 from .layers import Input, Layer
 from .models import Model, Sequential
 
@@ -46,7 +48,10 @@ __all__ = [
     "__version__",
     "activations",
     "callbacks",
+    "clip_by_global_norm",
+    "clip_by_value",
     "datasets",
+    "diagnostics",
     "get_num_threads",
     "grad",
     "initializers",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections.abc
 import csv
+import math
 import os
 import re
 import sys
@@ -41,6 +42,7 @@ __all__ = [
     "CallbackList",
     "CSVLogger",
     "EarlyStopping",
+    "GradientMonitor",
     "History",
     "LambdaCallback",
     "LearningRateScheduler",
@@ -391,6 +393,8 @@ class History(Callback):
         super().__init__()
         self.history: dict[str, list[Any]] = {}
         self.epoch: list[int] = []
+        #: Gradient statistics per step, when a ``GradientMonitor`` ran (see its ``history``).
+        self.gradients: dict[str, Any] | None = None
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.epoch = []
@@ -1152,3 +1156,174 @@ class LambdaCallback(Callback):
             self.on_train_batch_begin = on_train_batch_begin
         if on_train_batch_end is not None:
             self.on_train_batch_end = on_train_batch_end
+
+
+class GradientMonitor(Callback):
+    """Watches the gradients during ``fit``: ferrograd's own callback (Keras has none).
+
+    The engine's training step records, every ``every_n_batches`` batches, the L2 norm and the
+    largest absolute value of every weight's gradient, the size of the optimizer's update and of
+    the weight, and whether the optimizer's clipping changed the step: all from the gradients the
+    step has computed anyway (no extra backward pass), in Rust. On every batch it checks the loss
+    (a single number) for NaN or infinity, so a bad step is caught when it happens. Python sees
+    the records once an epoch.
+
+    At the end of each epoch the monitor warns once per layer and problem when a layer's
+    gradient is vanishing (its norm below ``vanishing_ratio`` times the last layer's, or below
+    ``vanishing_norm``) or exploding (above ``exploding_ratio`` times the last layer's, or above
+    ``exploding_norm``), naming the remedies. With ``stop_on_nonfinite`` (the default), a step
+    whose loss or gradients are not finite is not applied, training stops, and the message names
+    the layer and weight where it happened; :attr:`nonfinite` holds the details.
+
+    Attributes:
+        history: Per recorded step: ``step`` (batch index since ``fit`` began), ``epoch``,
+            ``loss``, ``clipped``; ``weights`` maps ``"layer/weight"`` to its ``gradient_norm``,
+            ``gradient_max_abs``, ``update_norm`` and ``weight_norm`` lists; ``layers`` maps each
+            layer to its gradient norm (all its weights together). Also stored as
+            ``history.gradients`` on the ``History`` that ``fit`` returns.
+        nonfinite: ``{"stage", "layer", "detail"}`` of the first non-finite step, or None.
+        clip_fraction: The fraction of recorded steps that the optimizer clipped.
+    """
+
+    def __init__(
+        self,
+        every_n_batches: int = 10,
+        stop_on_nonfinite: bool = True,
+        warn: bool = True,
+        vanishing_ratio: float = 1e-3,
+        vanishing_norm: float = 1e-7,
+        exploding_ratio: float = 1e3,
+        exploding_norm: float = 1e3,
+        verbose: int = 1,
+    ) -> None:
+        super().__init__()
+        if isinstance(every_n_batches, bool) or not isinstance(every_n_batches, (int, np.integer)):
+            raise TypeError(f"every_n_batches must be a positive integer, got {every_n_batches!r}")
+        if every_n_batches < 1:
+            raise ValueError(f"every_n_batches must be a positive integer, got {every_n_batches}")
+        self.every_n_batches = int(every_n_batches)
+        self.stop_on_nonfinite = bool(stop_on_nonfinite)
+        self.warn = bool(warn)
+        self.vanishing_ratio = float(vanishing_ratio)
+        self.vanishing_norm = float(vanishing_norm)
+        self.exploding_ratio = float(exploding_ratio)
+        self.exploding_norm = float(exploding_norm)
+        self.verbose = verbose
+        self.history: dict[str, Any] = {}
+        self.nonfinite: dict[str, Any] | None = None
+        self._warned: set[tuple[str, str]] = set()
+        self._stopped = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.history = {"step": [], "epoch": [], "loss": [], "clipped": [], "weights": {}, "layers": {}}
+        self.nonfinite = None
+        self._warned = set()
+        self._stopped = False
+
+    @property
+    def clip_fraction(self) -> float:
+        clipped = self.history["clipped"]
+        return sum(clipped) / len(clipped) if clipped else 0.0
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._reset()
+        from . import _core
+
+        _core.set_gradient_monitor(self.model._core(), self.every_n_batches, self.stop_on_nonfinite)
+
+    def _append(self, table: dict[str, list[float]], key: str, value: float, length: int) -> None:
+        # A weight that appears late (a layer unfrozen mid-training) is back-filled with NaN, so
+        # every list stays aligned with ``history["step"]``.
+        column = table.setdefault(key, [])
+        column.extend([math.nan] * (length - len(column)))
+        column.append(value)
+
+    def _drain(self, epoch: int) -> list[dict[str, Any]]:
+        from . import _core
+
+        records, nonfinite = _core.take_gradient_records(self.model._core())
+        h = self.history
+        for record in records:
+            n = len(h["step"])
+            h["step"].append(record["step"])
+            h["epoch"].append(epoch)
+            h["loss"].append(record["loss"])
+            h["clipped"].append(record["clipped"])
+            per_layer: dict[str, float] = {}
+            for i, label in enumerate(record["labels"]):
+                stats = h["weights"].setdefault(label, {})
+                for key, values in (
+                    ("gradient_norm", record["gradient_norms"]),
+                    ("gradient_max_abs", record["gradient_max_abs"]),
+                    ("update_norm", record["update_norms"]),
+                    ("weight_norm", record["weight_norms"]),
+                ):
+                    self._append(stats, key, values[i], n)
+                layer = label.rsplit("/", 1)[0]
+                per_layer[layer] = per_layer.get(layer, 0.0) + record["gradient_norms"][i] ** 2
+            for layer, squares in per_layer.items():
+                self._append(h["layers"], layer, math.sqrt(squares), n)
+        if nonfinite is not None and self.nonfinite is None:
+            self.nonfinite = nonfinite
+        return records
+
+    def _check(self, records: list[dict[str, Any]]) -> None:
+        from .diagnostics import REMEDIES
+
+        for record in records:
+            per_layer: dict[str, float] = {}
+            for label, norm in zip(record["labels"], record["gradient_norms"]):
+                layer = label.rsplit("/", 1)[0]
+                per_layer[layer] = per_layer.get(layer, 0.0) + norm * norm
+            norms = {layer: math.sqrt(v) for layer, v in per_layer.items()}
+            if not norms:
+                continue
+            last = list(norms.values())[-1]
+            for layer, norm in norms.items():
+                if not math.isfinite(norm):
+                    continue
+                ratio = norm / last if last > 0 and math.isfinite(last) else None
+                kind = None
+                if norm > self.exploding_norm or (ratio is not None and ratio > self.exploding_ratio):
+                    kind = "exploding"
+                elif norm < self.vanishing_norm or (ratio is not None and ratio < self.vanishing_ratio):
+                    kind = "vanishing"
+                if kind is None or (layer, kind) in self._warned:
+                    continue
+                self._warned.add((layer, kind))
+                relative = "" if ratio is None else f" ({ratio:.2e} times the last layer's)"
+                warnings.warn(
+                    f"GradientMonitor: layer '{layer}' has a {kind} gradient at step {record['step']}: "
+                    f"norm {norm:.3e}{relative}. Remedies: " + "; ".join(REMEDIES[kind][:3]),
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        records = self._drain(epoch)
+        if self.warn:
+            self._check(records)
+        if self.nonfinite is not None and self.stop_on_nonfinite and not self._stopped:
+            self._stopped = True
+            self.model.stop_training = True
+            where = self.nonfinite.get("layer")
+            message = (
+                f"GradientMonitor: non-finite {self.nonfinite['stage']}"
+                + (f" in layer '{where}'" if where else "")
+                + f"; training stopped before applying that step. {self.nonfinite['detail']}"
+            )
+            if self.verbose:
+                print(message)
+            if self.warn:
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        from . import _core
+
+        core = self.model._core()
+        _core.set_gradient_monitor(core, None)
+        history = getattr(self.model, "history", None)
+        if isinstance(history, History):
+            history.gradients = self.history
+

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from .plotting import plot_history
+from .plotting import plot_gradient_flow, plot_history, plot_trajectories
 from .progbar import Progbar
 
-__all__ = ["Progbar", "plot_history", "set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "plot_gradient_flow", "plot_history", "plot_trajectories", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:

@@ -28,8 +28,9 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from . import schedules
+from . import schedules, surfaces
 from .schedules import LearningRateSchedule
+from .trajectory import trajectory
 
 __all__ = [
     "SGD",
@@ -46,6 +47,8 @@ __all__ = [
     "get",
     "schedules",
     "serialize",
+    "surfaces",
+    "trajectory",
 ]
 
 

@@ -8,6 +8,7 @@ mod errors;
 mod functions;
 mod indexing;
 mod initializers;
+mod insight;
 mod layers;
 mod layers_conv;
 mod layers_norm;
@@ -40,5 +41,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     layers_norm::register(m)?;
     layers_rnn::register(m)?;
     models::register(m)?;
+    insight::register(m)?;
     Ok(())
 }

@@ -164,7 +164,7 @@ fn with_hook<T: Send>(
 /// Training arrays converted to engine tensors once per `fit`.
 #[pyclass(name = "Dataset", module = "ferrograd._core", frozen)]
 pub struct PyDataset {
-    data: Data,
+    pub(crate) data: Data,
 }
 
 #[pymethods]
@@ -206,7 +206,7 @@ impl PyDataset {
 /// A model: a graph of layers and Keras's training loop.
 #[pyclass(name = "Model", module = "ferrograd._core")]
 pub struct PyModel {
-    model: Model,
+    pub(crate) model: Model,
 }
 
 impl PyModel {

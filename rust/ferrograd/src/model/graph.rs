@@ -16,6 +16,10 @@ pub struct ValueRef {
     pub output: usize,
 }
 
+/// What [`Graph::forward_observed`] shows each layer's outputs to: `(node index, layer,
+/// outputs)`.
+pub type Observer<'a> = dyn FnMut(usize, &Arc<dyn Layer>, &[Tensor]) -> Result<()> + 'a;
+
 /// A node: a model input, or a layer applied to earlier values.
 #[derive(Clone)]
 pub enum Node {
@@ -225,6 +229,19 @@ impl Graph {
     /// Runs the graph on concrete inputs (in the graph's input order). Values are dropped as soon
     /// as their last reader has run.
     pub fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.forward_observed(inputs, training, &mut |_, _, _| Ok(()))
+    }
+
+    /// [`Graph::forward`] that shows every layer's outputs to `observe` as soon as the layer has
+    /// run, in execution order: `(node index, layer, outputs)`. Gradient insight uses it to
+    /// look at activations and to find the first layer whose output is not finite; an error
+    /// from `observe` stops the pass.
+    pub fn forward_observed(
+        &self,
+        inputs: &[Tensor],
+        training: bool,
+        observe: &mut Observer<'_>,
+    ) -> Result<Vec<Tensor>> {
         self.check_inputs(inputs)?;
         let mut last_use = vec![0usize; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
@@ -278,6 +295,7 @@ impl Graph {
                             ),
                         });
                     }
+                    observe(i, layer, &out)?;
                     out
                 }
             };

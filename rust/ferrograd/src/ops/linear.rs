@@ -32,10 +32,12 @@ impl FusedActivation {
         match self {
             FusedActivation::Linear => v,
             FusedActivation::Relu => {
-                if v > F::zero() {
-                    v
-                } else {
+                // Written so that NaN propagates, as in the unfused `relu` (and numpy, PyTorch):
+                // a NaN hidden as 0 here would hide where it came from.
+                if v <= F::zero() {
                     F::zero()
+                } else {
+                    v
                 }
             }
             FusedActivation::Sigmoid => {
@@ -309,5 +311,18 @@ mod tests {
         let b = t64(&[3], &[0.0; 3]);
         let err = x.linear(&w, Some(&b), FusedActivation::Linear).unwrap_err();
         assert!(err.to_string().contains("(2,)"), "{err}");
+    }
+
+    #[test]
+    fn fused_relu_propagates_nan_like_the_unfused_one() {
+        // Row 0 holds a NaN (NaN * 0 is NaN, so both its outputs are); row 1 is negative.
+        let x = t64(&[2, 2], &[f64::NAN, 0.0, 0.0, -1.0]);
+        let w = t64(&[2, 2], &[1.0, 0.0, 0.0, 1.0]);
+        let out = values(&x.linear(&w, None, FusedActivation::Relu).unwrap());
+        assert!(
+            out[0].is_nan() && out[1].is_nan(),
+            "relu(NaN) must stay NaN, got {out:?}"
+        );
+        assert_eq!(&out[2..], &[0.0, 0.0]);
     }
 }
