@@ -201,6 +201,23 @@ def test_gradient_with_long_sequence_stays_finite_and_rows_sum_to_zero():
     assert np.all(grad[1, 150:] == 0.0)
 
 
+def test_large_batch_split_over_threads_matches_sample_by_sample():
+    # Big enough for the batch to be split over the thread pool; one sample at a time stays serial.
+    rng = np.random.default_rng(8)
+    logits = rng.normal(size=(12, 100, 7))
+    labels = rng.integers(1, 7, size=(12, 20))
+    lengths, frames = rng.integers(0, 21, size=12), rng.integers(50, 101, size=12)
+    x = fg.tensor(logits, requires_grad=True, dtype="float64")
+    batch_loss = fg.ops.ctc_loss(labels, x, lengths, frames)
+    batch_loss.sum().backward()
+    for b in range(12):
+        xb = fg.tensor(logits[b : b + 1], requires_grad=True, dtype="float64")
+        single = fg.ops.ctc_loss(labels[b : b + 1], xb, lengths[b : b + 1], frames[b : b + 1])
+        single.sum().backward()
+        np.testing.assert_allclose(batch_loss.numpy()[b], single.numpy()[0], rtol=1e-13)
+        np.testing.assert_allclose(x.grad.numpy()[b], xb.grad.numpy()[0], atol=1e-13)
+
+
 def test_impossible_alignment_gives_inf_loss_and_zero_gradient():
     x = fg.tensor(np.zeros((2, 2, 3)), requires_grad=True, dtype="float64")
     # sample 0: "1 1" needs 3 frames, has 2; sample 1 is fine.
@@ -337,6 +354,20 @@ def test_beam_search_finds_the_most_probable_labelling():
             np.testing.assert_allclose(scores.numpy()[b, rank], log_probs[rank][0], rtol=1e-10)
 
 
+def test_beam_search_over_a_large_batch_matches_sample_by_sample():
+    rng = np.random.default_rng(9)
+    logits = rng.normal(size=(8, 30, 6)) * 2
+    frames = rng.integers(10, 31, size=8)
+    decoded, scores = fg.ops.ctc_decode(logits, frames, strategy="beam_search", beam_width=32, top_paths=2)
+    for b in range(8):
+        one, one_scores = fg.ops.ctc_decode(
+            logits[b : b + 1], frames[b : b + 1], strategy="beam_search", beam_width=32, top_paths=2
+        )
+        np.testing.assert_array_equal(decoded[:, b], one[:, 0])
+        np.testing.assert_allclose(scores.numpy()[b], one_scores.numpy()[0], rtol=1e-13)
+    assert np.all(np.diff(scores.numpy(), axis=1) <= 0)  # best first
+
+
 def test_decode_bad_arguments():
     logits = np.zeros((1, 3, 3))
     with pytest.raises(ValueError, match="Invalid strategy"):
@@ -388,3 +419,29 @@ def test_fit_learns_label_sequences_and_greedy_decode_recovers_them():
     model.compile(optimizer="adam", loss="ctc")
     expected = fg.losses.CTC()(y, model.predict(x, verbose=0)).item()
     assert np.isclose(model.evaluate(x, y, verbose=0), expected, rtol=1e-4)
+
+
+def test_recurrent_model_learns_to_emit_label_sequences_from_a_code():
+    """Each sample shows a GRU only a one-hot code at its first frame; it must emit that code's
+    label sequence (repeats included) over the following frames, with CTC choosing where."""
+    rng = np.random.default_rng(1)
+    fg.utils.set_random_seed(1)
+    sequences = [[1, 2, 3], [3, 3], [2], [1, 1, 2], [3, 1], [2, 3, 2]]
+    codes, time, classes = len(sequences), 8, 4
+    ids = rng.integers(0, codes, size=192)
+    x = np.zeros((len(ids), time, codes), dtype=np.float32)
+    x[np.arange(len(ids)), 0, ids] = 1.0
+    y = _padded([sequences[k] for k in ids], width=3)
+
+    model = fg.Sequential([fg.Input((time, codes)), fg.layers.GRU(24, return_sequences=True), fg.layers.Dense(classes)])
+    model.compile(optimizer=fg.optimizers.Adam(0.02), loss=fg.losses.CTC())
+    model.fit(x, y, batch_size=32, epochs=60, verbose=0)
+
+    probe = np.zeros((codes, time, codes), dtype=np.float32)
+    probe[np.arange(codes), 0, np.arange(codes)] = 1.0
+    greedy, _ = fg.ops.ctc_decode(model.predict(probe, verbose=0), np.full(codes, time))
+    beam, log_probs = fg.ops.ctc_decode(model.predict(probe, verbose=0), np.full(codes, time), strategy="beam_search")
+    for k, sequence in enumerate(sequences):
+        assert [int(c) for c in greedy[0, k] if c >= 0] == sequence
+        assert [int(c) for c in beam[0, k] if c >= 0] == sequence
+    assert np.all(log_probs.numpy() > np.log(0.9))
