@@ -331,6 +331,8 @@ def test_greedy_decode_merges_repeats_removes_blanks_and_respects_lengths():
     np.testing.assert_array_equal(unmerged[0, 0], [1, 1, 1, 2, 2, -1, -1])
     blank3, _ = fg.ops.ctc_decode(logits, [7, 5, 7], mask_index=3)
     np.testing.assert_array_equal(blank3[0, 1], [0, -1, -1, -1, -1, -1, -1])  # frames 3 0 0 3 3
+    last_class, _ = fg.ops.ctc_decode(logits, [7, 5, 7], mask_index=None)  # Keras's backends: the last class
+    np.testing.assert_array_equal(last_class, blank3)
 
 
 def test_beam_search_finds_the_most_probable_labelling():

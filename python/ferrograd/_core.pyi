@@ -263,7 +263,7 @@ def ctc_decode(
     beam_width: int = 100,
     top_paths: int = 1,
     merge_repeated: bool = True,
-    mask_index: int = 0,
+    mask_index: int | None = 0,
 ) -> tuple[np.ndarray, Tensor]: ...
 def initialize(
     kind: str,

@@ -59,7 +59,8 @@ fn count(name: &str, value: i64) -> PyResult<usize> {
 
 /// `keras.ops.ctc_decode`: `(decoded, scores)` with `decoded` an int32 numpy array
 /// `(top_paths, batch, max_time)` padded with -1 (`top_paths` is 1 for greedy decoding) and
-/// `scores` a `(batch, top_paths)` tensor in the inputs' dtype.
+/// `scores` a `(batch, top_paths)` tensor in the inputs' dtype. `mask_index=None` makes the last
+/// class the blank, as Keras's backends do.
 #[pyfunction]
 #[pyo3(signature = (
     inputs,
@@ -79,9 +80,11 @@ fn ctc_decode<'py>(
     beam_width: i64,
     top_paths: i64,
     merge_repeated: bool,
-    mask_index: i64,
+    mask_index: Option<i64>,
 ) -> PyResult<(Bound<'py, PyAny>, PyTensor)> {
     let inputs = to_tensor(inputs)?;
+    let mask_index =
+        mask_index.unwrap_or_else(|| inputs.shape().last().map_or(0, |&c| c as i64 - 1));
     let sequence_lengths = to_indices(sequence_lengths, "ctc_decode: sequence_lengths")?;
     let decoded = match strategy {
         "greedy" => run(py, inputs.len(), || {

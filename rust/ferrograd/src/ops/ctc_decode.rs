@@ -4,7 +4,8 @@
 //! Output layout is Keras 3's: `paths` is `(top_paths, batch, max_time)` with each decoded
 //! sequence left-aligned and padded with `-1`; `scores` is `(batch, top_paths)`.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
@@ -122,6 +123,84 @@ impl PrefixScore {
     }
 }
 
+/// FxHash (rustc's hasher): one multiply per word. The keys here are small integers made by this
+/// module, so the DoS resistance of the default SipHash buys nothing and costs most of the time
+/// of a beam-search step.
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    #[inline(always)]
+    fn write_u64(&mut self, word: u64) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+
+    #[inline(always)]
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Label prefixes as a trie, so that extending a prefix by one label is a lookup rather than a
+/// copy of the sequence: beam search extends every beam by every class on every frame.
+struct PrefixTrie {
+    /// `(parent, last label)` of each prefix but the empty one.
+    nodes: Vec<(usize, usize)>,
+    children: FastMap<(usize, usize), usize>,
+}
+
+impl PrefixTrie {
+    /// The empty prefix.
+    const EMPTY: usize = 0;
+
+    fn new() -> PrefixTrie {
+        PrefixTrie {
+            nodes: vec![(0, usize::MAX)],
+            children: FastMap::default(),
+        }
+    }
+
+    /// `prefix` followed by `label`.
+    fn child(&mut self, prefix: usize, label: usize) -> usize {
+        let next = self.nodes.len();
+        let node = *self.children.entry((prefix, label)).or_insert(next);
+        if node == next {
+            self.nodes.push((prefix, label));
+        }
+        node
+    }
+
+    fn last(&self, prefix: usize) -> Option<usize> {
+        (prefix != Self::EMPTY).then(|| self.nodes[prefix].1)
+    }
+
+    fn sequence(&self, mut prefix: usize) -> Vec<usize> {
+        let mut labels = Vec::new();
+        while prefix != Self::EMPTY {
+            let (parent, label) = self.nodes[prefix];
+            labels.push(label);
+            prefix = parent;
+        }
+        labels.reverse();
+        labels
+    }
+}
+
 /// Prefix beam search over `log_softmax(inputs)` (Hannun et al., 2014, "First-Pass Large
 /// Vocabulary Continuous Speech Recognition using Bi-Directional Recurrent DNNs", without a
 /// language model): after every frame the `beam_width` label prefixes with the highest
@@ -131,7 +210,7 @@ impl PrefixScore {
 /// log-probabilities; when fewer prefixes exist their rows stay -1 with a score of `-inf`.
 ///
 /// Repeats are always merged, as CTC defines; Keras's `merge_repeated` applies to greedy
-/// decoding only. Ties are broken by the smaller class sequence, so results are deterministic.
+/// decoding only. Ties go to the prefix reached first, so results are deterministic.
 pub fn ctc_beam_search_decode(
     inputs: &Tensor,
     sequence_lengths: &ArrayD<i64>,
@@ -163,8 +242,9 @@ pub fn ctc_beam_search_decode(
     let log_probs = log_probs.as_standard_layout();
     let log_probs = log_probs.as_slice().expect("standard layout is contiguous");
     let decode = |sample: usize| {
-        let mut beams: Vec<(Vec<usize>, PrefixScore)> = vec![(
-            Vec::new(),
+        let mut prefixes = PrefixTrie::new();
+        let mut beams: Vec<(usize, PrefixScore)> = vec![(
+            PrefixTrie::EMPTY,
             PrefixScore {
                 blank: 0.0,
                 label: f64::NEG_INFINITY,
@@ -173,13 +253,15 @@ pub fn ctc_beam_search_decode(
         for t in 0..frames[sample] {
             let offset = (sample * max_time + t) * classes;
             let row = &log_probs[offset..offset + classes];
-            let mut next: BTreeMap<Vec<usize>, PrefixScore> = BTreeMap::new();
-            for (prefix, score) in &beams {
+            let mut next: FastMap<usize, PrefixScore> = FastMap::default();
+            next.reserve(beams.len() * classes);
+            for &(prefix, score) in &beams {
                 let total = score.total();
+                let last = prefixes.last(prefix);
                 // Staying on the same prefix: a blank, or the last label again.
-                let stay = next.entry(prefix.clone()).or_insert(PrefixScore::ZERO);
+                let stay = next.entry(prefix).or_insert(PrefixScore::ZERO);
                 stay.blank = log_add(stay.blank, total + row[blank]);
-                if let Some(&last) = prefix.last() {
+                if let Some(last) = last {
                     stay.label = log_add(stay.label, score.label + row[last]);
                 }
                 for (class, &lp) in row.iter().enumerate() {
@@ -187,7 +269,7 @@ pub fn ctc_beam_search_decode(
                         continue;
                     }
                     // A repeat of the last label extends the prefix only after a blank.
-                    let reach = if prefix.last() == Some(&class) {
+                    let reach = if last == Some(class) {
                         score.blank
                     } else {
                         total
@@ -195,21 +277,20 @@ pub fn ctc_beam_search_decode(
                     if reach == f64::NEG_INFINITY {
                         continue;
                     }
-                    let mut extended = prefix.clone();
-                    extended.push(class);
+                    let extended = prefixes.child(prefix, class);
                     let grown = next.entry(extended).or_insert(PrefixScore::ZERO);
                     grown.label = log_add(grown.label, reach + lp);
                 }
             }
             beams = next.into_iter().collect();
-            // Stable sort on an ordered map's output: ties keep the smaller sequence first.
-            beams.sort_by(|a, b| b.1.total().total_cmp(&a.1.total()));
+            // Ties go to the prefix created first, so results do not depend on hashing.
+            beams.sort_unstable_by(|a, b| b.1.total().total_cmp(&a.1.total()).then(a.0.cmp(&b.0)));
             beams.truncate(beam_width);
         }
         beams
             .into_iter()
             .take(top_paths)
-            .map(|(prefix, score)| (prefix, score.total()))
+            .map(|(prefix, score)| (prefixes.sequence(prefix), score.total()))
             .collect::<Vec<_>>()
     };
     let work = log_probs.len().saturating_mul(beam_width);
