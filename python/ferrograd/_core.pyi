@@ -247,6 +247,24 @@ def loss_sparse_categorical_crossentropy(
 def reduce_loss(
     values: ArrayLike, sample_weight: ArrayLike | None = None, reduction: str | None = "sum_over_batch_size"
 ) -> Tensor: ...
+# CTC (rust/ferrograd-py/src/ctc.rs): labels and lengths are integer arrays
+def loss_ctc(y_true: npt.ArrayLike, y_pred: ArrayLike) -> Tensor: ...
+def ctc_loss(
+    target: npt.ArrayLike,
+    output: ArrayLike,
+    target_length: npt.ArrayLike,
+    output_length: npt.ArrayLike,
+    mask_index: int = 0,
+) -> Tensor: ...
+def ctc_decode(
+    inputs: ArrayLike,
+    sequence_lengths: npt.ArrayLike,
+    strategy: str = "greedy",
+    beam_width: int = 100,
+    top_paths: int = 1,
+    merge_repeated: bool = True,
+    mask_index: int | None = 0,
+) -> tuple[np.ndarray, Tensor]: ...
 def initialize(
     kind: str,
     shape: Sequence[int],

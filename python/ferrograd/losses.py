@@ -28,6 +28,7 @@ from . import _core
 from ._core import Tensor
 
 __all__ = [
+    "CTC",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
     "CategoricalHinge",
@@ -49,6 +50,7 @@ __all__ = [
     "categorical_crossentropy",
     "categorical_hinge",
     "cosine_similarity",
+    "ctc",
     "deserialize",
     "get",
     "hinge",
@@ -193,6 +195,20 @@ def _mask_ignored(y_true: Any, ignore_class: int) -> tuple[np.ndarray, np.ndarra
     labels = _labels_array(y_true)
     valid = labels != ignore_class
     return np.where(valid, labels, 0), valid.astype(np.float64)
+
+
+def ctc(y_true: Any, y_pred: Any) -> Tensor:
+    """Per-sample CTC (Connectionist Temporal Classification) loss, as ``keras.losses.ctc``.
+
+    ``y_true`` holds integer labels ``(batch_size, max_length)``; ``0`` is the blank and is never
+    a label. ``y_pred`` holds logits ``(batch_size, max_length, num_classes)`` (not
+    softmax-normalized: a log-softmax is applied), every frame of which is used. Keras reads every
+    column of ``y_true`` as a label; here a row may also end in padding ``0``s, which are not
+    read, so labels of different lengths fit in one array (rows without padding give Keras's
+    loss). A sample that no alignment can produce (too few frames for its labels, counting a
+    blank between repeated labels) has an infinite loss and contributes no gradient.
+    """
+    return _core.loss_ctc(y_true, y_pred)
 
 
 # Keras's legacy short names.
@@ -489,6 +505,21 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         return _core.reduce_loss(losses, sample_weight, self.reduction)
 
 
+class CTC(LossFunctionWrapper):
+    """CTC (Connectionist Temporal Classification) loss, as ``keras.losses.CTC``: integer labels
+    ``y_true`` ``(batch_size, max_length)`` (``0`` is the blank; rows may end in ``0`` padding)
+    against logits ``y_pred`` ``(batch_size, max_length, num_classes)``. See :func:`ctc`.
+
+    Example::
+
+        model.compile(optimizer="adam", loss=fg.losses.CTC())
+        decoded, scores = fg.ops.ctc_decode(model.predict(x), [x.shape[1]] * len(x))
+    """
+
+    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str = "ctc", dtype: Any = None):
+        super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
+
+
 # ----- lookup by name
 
 
@@ -512,6 +543,7 @@ _CLASSES: dict[str, type[Loss]] = {
         Hinge,
         SquaredHinge,
         CategoricalHinge,
+        CTC,
     )
 }
 
@@ -533,6 +565,7 @@ _FUNCTIONS: dict[str, Callable[..., Tensor]] = {
         hinge,
         squared_hinge,
         categorical_hinge,
+        ctc,
     )
 }
 

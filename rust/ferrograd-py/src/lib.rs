@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod convert;
+mod ctc;
 mod errors;
 mod functions;
 mod indexing;
@@ -42,5 +43,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     layers_rnn::register(m)?;
     models::register(m)?;
     insight::register(m)?;
+    ctc::register(m)?;
     Ok(())
 }

@@ -38,6 +38,8 @@ pub enum Loss {
     CosineSimilarity {
         axis: isize,
     },
+    /// Keras's `CTC`: integer labels padded with the blank 0 against logits.
+    Ctc,
 }
 
 impl Loss {
@@ -86,6 +88,8 @@ impl Loss {
         "Poisson",
         "cosine_similarity",
         "CosineSimilarity",
+        "ctc",
+        "CTC",
     ];
 
     /// The loss a Keras string name stands for, with Keras's default parameters.
@@ -127,6 +131,7 @@ impl Loss {
             "kl_divergence" | "kld" | "KLD" | "KLDivergence" => Loss::KLDivergence,
             "poisson" | "Poisson" => Loss::Poisson,
             "cosine_similarity" | "CosineSimilarity" => Loss::CosineSimilarity { axis: -1 },
+            "ctc" | "CTC" => Loss::Ctc,
             other => {
                 return Err(Error::argument(
                     "loss",
@@ -136,8 +141,8 @@ impl Loss {
         })
     }
 
-    /// The per-sample losses. For the sparse cross-entropy, `y_true` holds whole-number class
-    /// ids as floats.
+    /// The per-sample losses. For the sparse cross-entropy and CTC, `y_true` holds whole-number
+    /// class ids as floats.
     pub fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         match *self {
             Loss::MeanSquaredError => mean_squared_error(y_true, y_pred),
@@ -166,6 +171,7 @@ impl Loss {
             Loss::KLDivergence => kl_divergence(y_true, y_pred),
             Loss::Poisson => poisson(y_true, y_pred),
             Loss::CosineSimilarity { axis } => cosine_similarity(y_true, y_pred, axis),
+            Loss::Ctc => ctc(&labels_from_tensor("ctc", y_true)?, y_pred),
         }
     }
 

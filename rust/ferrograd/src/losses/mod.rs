@@ -23,6 +23,7 @@
 //! squeezed (or a rank-1 side expanded), so labels of shape `(n,)` meet predictions `(n, 1)`.
 
 mod crossentropy;
+pub(crate) mod ctc;
 mod hinge;
 mod loss;
 mod reduction;
@@ -32,6 +33,7 @@ pub use crossentropy::{
     binary_crossentropy, categorical_crossentropy, sigmoid_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits, sparse_categorical_crossentropy,
 };
+pub use ctc::{ctc, ctc_loss};
 pub use hinge::{categorical_hinge, hinge, squared_hinge};
 pub use loss::Loss;
 pub use reduction::Reduction;

@@ -21,6 +21,9 @@ pub use rnn::{RnnCell, RnnSpec};
 mod shape;
 mod softmax;
 
+mod ctc_decode;
+pub use ctc_decode::{ctc_beam_search_decode, ctc_greedy_decode, CtcDecoded};
+
 pub use index::SliceSpec;
 pub use linear::FusedActivation;
 pub use matmul::matmul_arrays;
