@@ -7,19 +7,31 @@
 //! - A 1×1 kernel with unit strides, no padding and one group is a plain GEMM over all pixels,
 //!   `(n·h·w, c) @ (c, filters)`: it goes through [`Tensor::linear`], whose fused backward is
 //!   two GEMMs and a column sum.
-//! - Otherwise im2col in tiles + GEMM. Materialising the whole `(oh·ow, kh·kw·c)` patch matrix
-//!   of a sample costs `kh·kw` times the input in memory; a tile of [`TILE_ELEMENTS`] elements
-//!   stays in cache while the GEMM reads it, at the price of several smaller GEMMs (each still
-//!   hundreds of rows, enough for the packed kernel). A direct convolution would avoid the copy
-//!   but cannot use the packed GEMM, which is worth far more than the copy costs.
+//! - Otherwise im2col in tiles + GEMM. Materialising the whole patch matrix costs `kh·kw`
+//!   times the input in memory; a tile of about [`TILE_ELEMENTS`] elements stays in cache while
+//!   the GEMM reads it. A direct convolution would avoid the copy but cannot use the packed
+//!   GEMM, which is worth far more than the copy costs.
+//! - The patch matrix is built transposed, `(kh·kw·c, positions)`: each of its rows is a run
+//!   of whole output rows, copied (or gathered with the input's channel stride) in one loop.
+//!   In the usual `(positions, kh·kw·c)` layout a thin layer (LeNet's first conv reads one
+//!   channel) copies one float per tap, which cost half of a training step. The GEMM packs
+//!   its operands anyway, so the layout costs it nothing.
+//! - Work is split in units of whole samples, several per unit for thin layers (LeNet's
+//!   second conv: 100 positions × 150 taps per sample), so that each GEMM has hundreds to
+//!   thousands of rows instead of one small GEMM per sample, and the col2im of two units never
+//!   touches the same pixel.
+//! - The bias and a [`FusedActivation`] are applied to each output tile right after its GEMM,
+//!   while it is in cache; the backward takes the activation's derivative from the output.
 //!
-//! Backward, per tile, with the same patch matrix `P` (recomputed, not stored: a training step
-//! would otherwise hold `kh·kw` copies of every conv input):
-//! - kernel gradient `dW += Pᵀ · dY` (one GEMM, accumulated over tiles and samples);
-//! - input gradient `dP = dY · Wᵀ` (one GEMM), scattered back onto the input by col2im.
+//! Backward, one pass over the tiles computing every requested gradient, with the same patch
+//! matrix `P` (recomputed, not stored: a training step would otherwise hold `kh·kw` copies of
+//! every conv input) and `dz = grad · activation'(y)`:
+//! - kernel gradient `dW += P · dz` (one GEMM, accumulated over tiles and per thread);
+//! - input gradient `dP = W · dzᵀ` (one GEMM), scattered back onto the input by col2im;
+//! - bias gradient `db += Σ dz`.
 //!
-//! Threads: many samples run one per thread with serial GEMMs; a small batch of large images
-//! runs sample after sample with a parallel GEMM each. Never both (no nested parallel GEMMs).
+//! Threads: many samples run one unit per task with serial GEMMs; a small batch of large images
+//! runs unit after unit with a parallel GEMM each. Never both (no nested parallel GEMMs).
 
 use gemm::Parallelism;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, IxDyn};
