@@ -24,6 +24,8 @@ mod variable;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Training reuses the same large buffers every step: keep them out of the OS's hands.
+    ferrograd::allocator::keep_freed_memory();
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<variable::PyVariable>()?;
     m.add_class::<convert::Buffer>()?;

@@ -18,6 +18,7 @@
 
 #[macro_use]
 mod macros;
+pub mod allocator;
 pub mod autodiff;
 pub mod error;
 pub mod gradcheck;

@@ -21,7 +21,7 @@
 //! ```
 
 use super::*;
-use crate::ops::{conv_output_length, same_padding, Conv2dOptions};
+use crate::ops::{conv_output_length, same_padding, Conv2dOptions, FusedActivation};
 
 /// Keras's `padding` argument of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,18 +208,33 @@ impl Window {
         kernel: &Tensor,
         bias: Option<&Tensor>,
         groups: usize,
+        activation: Activation,
     ) -> Result<Tensor> {
         let xs = x.shape();
         let options = self.options(&xs[1..1 + self.rank], groups);
-        if self.rank == 2 {
-            return x.conv2d(kernel, bias, &options);
+        // One fused op when the activation's derivative comes from the output alone.
+        let fused = match activation {
+            Activation::Linear => Some(FusedActivation::Linear),
+            Activation::Relu => Some(FusedActivation::Relu),
+            Activation::Sigmoid => Some(FusedActivation::Sigmoid),
+            Activation::Tanh => Some(FusedActivation::Tanh),
+            _ => None,
+        };
+        let op_activation = fused.unwrap_or(FusedActivation::Linear);
+        let y = if self.rank == 2 {
+            x.conv2d_fused(kernel, bias, &options, op_activation)?
+        } else {
+            let ks = kernel.shape();
+            let x4 = x.reshape(&[xs[0] as isize, 1, xs[1] as isize, xs[2] as isize])?;
+            let k4 = kernel.reshape(&[1, ks[0] as isize, ks[1] as isize, ks[2] as isize])?;
+            let y = x4.conv2d_fused(&k4, bias, &options, op_activation)?;
+            let ys = y.shape();
+            y.reshape(&[ys[0] as isize, ys[2] as isize, ys[3] as isize])?
+        };
+        match fused {
+            Some(_) => Ok(y),
+            None => activation.apply(&y),
         }
-        let ks = kernel.shape();
-        let x4 = x.reshape(&[xs[0] as isize, 1, xs[1] as isize, xs[2] as isize])?;
-        let k4 = kernel.reshape(&[1, ks[0] as isize, ks[1] as isize, ks[2] as isize])?;
-        let y = x4.conv2d(&k4, bias, &options)?;
-        let ys = y.shape();
-        y.reshape(&[ys[0] as isize, ys[2] as isize, ys[3] as isize])
     }
 }
 
@@ -407,8 +422,8 @@ impl Layer for Conv {
         let bias = self.core.weight("bias");
         let y = self
             .window
-            .convolve(x, &kernel, bias.as_ref(), self.groups)?;
-        Ok(vec![self.activation.apply(&y)?])
+            .convolve(x, &kernel, bias.as_ref(), self.groups, self.activation)?;
+        Ok(vec![y])
     }
 }
 
@@ -545,8 +560,10 @@ impl Layer for DepthwiseConv {
         grouped.extend([1, (channels * self.depth_multiplier) as isize]);
         let kernel = kernel.reshape(&grouped)?;
         let bias = self.core.weight("bias");
-        let y = self.window.convolve(x, &kernel, bias.as_ref(), channels)?;
-        Ok(vec![self.activation.apply(&y)?])
+        let y = self
+            .window
+            .convolve(x, &kernel, bias.as_ref(), channels, self.activation)?;
+        Ok(vec![y])
     }
 }
 
@@ -872,9 +889,13 @@ impl Layer for SeparableConv {
         check_rank(self.op(), self.name(), &self.window, x, channels)?;
         let mut grouped: Vec<isize> = ks[..rank].iter().map(|&d| d as isize).collect();
         grouped.extend([1, (channels * self.depth_multiplier) as isize]);
-        let spread = self
-            .window
-            .convolve(x, &depthwise.reshape(&grouped)?, None, channels)?;
+        let spread = self.window.convolve(
+            x,
+            &depthwise.reshape(&grouped)?,
+            None,
+            channels,
+            Activation::Linear,
+        )?;
         // The pointwise step is a 1×1 convolution: one GEMM over all positions.
         let pointwise = pointwise.reshape(&[
             (channels * self.depth_multiplier) as isize,

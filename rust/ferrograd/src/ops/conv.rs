@@ -7,19 +7,31 @@
 //! - A 1×1 kernel with unit strides, no padding and one group is a plain GEMM over all pixels,
 //!   `(n·h·w, c) @ (c, filters)`: it goes through [`Tensor::linear`], whose fused backward is
 //!   two GEMMs and a column sum.
-//! - Otherwise im2col in tiles + GEMM. Materialising the whole `(oh·ow, kh·kw·c)` patch matrix
-//!   of a sample costs `kh·kw` times the input in memory; a tile of [`TILE_ELEMENTS`] elements
-//!   stays in cache while the GEMM reads it, at the price of several smaller GEMMs (each still
-//!   hundreds of rows, enough for the packed kernel). A direct convolution would avoid the copy
-//!   but cannot use the packed GEMM, which is worth far more than the copy costs.
+//! - Otherwise im2col in tiles + GEMM. Materialising the whole patch matrix costs `kh·kw`
+//!   times the input in memory; a tile of about [`TILE_ELEMENTS`] elements stays in cache while
+//!   the GEMM reads it. A direct convolution would avoid the copy but cannot use the packed
+//!   GEMM, which is worth far more than the copy costs.
+//! - The patch matrix is built transposed, `(kh·kw·c, positions)`: each of its rows is a run
+//!   of whole output rows, copied (or gathered with the input's channel stride) in one loop.
+//!   In the usual `(positions, kh·kw·c)` layout a thin layer (LeNet's first conv reads one
+//!   channel) copies one float per tap, which cost half of a training step. The GEMM packs
+//!   its operands anyway, so the layout costs it nothing.
+//! - Work is split in units of whole samples, several per unit for thin layers (LeNet's
+//!   second conv: 100 positions × 150 taps per sample), so that each GEMM has hundreds to
+//!   thousands of rows instead of one small GEMM per sample, and the col2im of two units never
+//!   touches the same pixel.
+//! - The bias and a [`FusedActivation`] are applied to each output tile right after its GEMM,
+//!   while it is in cache; the backward takes the activation's derivative from the output.
 //!
-//! Backward, per tile, with the same patch matrix `P` (recomputed, not stored: a training step
-//! would otherwise hold `kh·kw` copies of every conv input):
-//! - kernel gradient `dW += Pᵀ · dY` (one GEMM, accumulated over tiles and samples);
-//! - input gradient `dP = dY · Wᵀ` (one GEMM), scattered back onto the input by col2im.
+//! Backward, one pass over the tiles computing every requested gradient, with the same patch
+//! matrix `P` (recomputed, not stored: a training step would otherwise hold `kh·kw` copies of
+//! every conv input) and `dz = grad · activation'(y)`:
+//! - kernel gradient `dW += P · dz` (one GEMM, accumulated over tiles and per thread);
+//! - input gradient `dP = W · dzᵀ` (one GEMM), scattered back onto the input by col2im;
+//! - bias gradient `db += Σ dz`.
 //!
-//! Threads: many samples run one per thread with serial GEMMs; a small batch of large images
-//! runs sample after sample with a parallel GEMM each. Never both (no nested parallel GEMMs).
+//! Threads: many samples run one unit per task with serial GEMMs; a small batch of large images
+//! runs unit after unit with a parallel GEMM each. Never both (no nested parallel GEMMs).
 
 use gemm::Parallelism;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, IxDyn};
@@ -112,94 +124,197 @@ impl Geometry {
     fn positions(&self) -> usize {
         self.out_h * self.out_w
     }
-    fn tile_rows(&self) -> usize {
-        (TILE_ELEMENTS / self.patch().max(1))
-            .max(MIN_TILE_ROWS)
-            .min(self.positions().max(1))
+    fn sample_in(&self) -> usize {
+        self.in_h * self.in_w * self.in_c
     }
     fn flops(&self) -> usize {
         self.batch * self.positions() * self.patch() * self.filters
     }
 
-    /// Visits the input pixel under every kernel tap of the output positions `rows`, in the
-    /// patch matrix's order (row = position, column = `(i, j, channel)`): `visit(row, col,
-    /// pixel)` with `pixel` the input offset of channel 0 of the group, or `None` in the padding.
-    fn for_each_tap(
+    /// Samples per work unit. A unit is the task one thread takes: whole samples, so that the
+    /// col2im of two units never writes the same input pixel. Thin layers (LeNet's first conv:
+    /// 784 positions × 25 taps) gather several samples into one unit so that each GEMM gets
+    /// thousands of rows instead of hundreds; but every thread still gets several units.
+    fn unit_samples(&self, threads: usize) -> usize {
+        let per_sample = (self.patch() * self.positions()).max(1);
+        let by_cache = (TILE_ELEMENTS / per_sample).max(1);
+        let by_balance = (self.batch / (4 * threads)).max(1);
+        by_cache.min(by_balance)
+    }
+
+    /// Rows (output positions) of one tile: its patch matrix holds about [`TILE_ELEMENTS`].
+    fn tile_rows(&self, unit_positions: usize) -> usize {
+        (TILE_ELEMENTS / self.patch().max(1))
+            .max(MIN_TILE_ROWS)
+            .min(unit_positions.max(1))
+    }
+
+    /// The output positions `o` of one axis whose input coordinate `o · stride + offset` lies
+    /// in `0..input` (`offset = tap · dilation - pad_before`), as a range clipped to `0..out`.
+    fn inside(out: usize, input: usize, stride: usize, offset: isize) -> std::ops::Range<usize> {
+        let lo = if offset >= 0 {
+            0
+        } else {
+            offset.unsigned_abs().div_ceil(stride)
+        };
+        let bound = input as isize - offset;
+        let hi = if bound <= 0 {
+            0
+        } else {
+            (bound as usize).div_ceil(stride)
+        };
+        let lo = lo.min(out);
+        lo..hi.clamp(lo, out)
+    }
+
+    /// Calls `visit(t, n, oh, ows)` for the runs of unit positions `range` that share a sample
+    /// `n` and output row `oh`: position `t` of the tile is `(n, oh, ows.start)`.
+    fn for_each_run(
         &self,
-        rows: std::ops::Range<usize>,
-        mut visit: impl FnMut(usize, usize, Option<usize>),
+        range: std::ops::Range<usize>,
+        mut visit: impl FnMut(usize, usize, usize, std::ops::Range<usize>),
     ) {
-        let o = &self.options;
-        let cg = self.group_in();
-        for (row, position) in rows.enumerate() {
-            let (oh, ow) = (position / self.out_w, position % self.out_w);
-            for i in 0..self.kh {
-                let ih = (oh * o.strides[0] + i * o.dilation[0]) as isize - o.padding[0].0 as isize;
-                for j in 0..self.kw {
-                    let iw =
-                        (ow * o.strides[1] + j * o.dilation[1]) as isize - o.padding[1].0 as isize;
-                    let col = (i * self.kw + j) * cg;
-                    let inside = ih >= 0
-                        && iw >= 0
-                        && (ih as usize) < self.in_h
-                        && (iw as usize) < self.in_w;
-                    let pixel = inside.then(|| (ih as usize * self.in_w + iw as usize) * self.in_c);
-                    visit(row, col, pixel);
-                }
-            }
+        let (p, w) = (self.positions(), self.out_w);
+        let mut at = range.start;
+        while at < range.end {
+            let (n, within) = (at / p, at % p);
+            let (oh, ow) = (within / w, within % w);
+            let end = (ow + (range.end - at)).min(w);
+            visit(at - range.start, n, oh, ow..end);
+            at += end - ow;
         }
     }
 
-    /// im2col: the patches of output positions `rows` of one sample, channels of `group`.
-    fn im2col<F: Element>(
+    /// Walks the patch matrix of unit positions `range` for the channels of `group`, in its
+    /// transposed layout (row `(i, j, channel)`, column `t` = position `range.start + t`):
+    /// `visit(row, t, Some(offset), len)` for a run of `len` positions of one output row whose
+    /// taps lie inside the input, the first at `offset` in the unit's input and each next one
+    /// `strides[1] · in_c` further; `visit(row, t, None, len)` for a run in the padding.
+    ///
+    /// The transposed layout makes the runs long (up to a whole output row) instead of
+    /// `c / groups` channels long: a thin layer (one input channel) would otherwise copy one
+    /// float per tap.
+    fn for_each_patch_run(
         &self,
-        sample: &[F],
         group: usize,
-        rows: std::ops::Range<usize>,
-        out: &mut Array2<F>,
+        range: std::ops::Range<usize>,
+        mut visit: impl FnMut(usize, usize, Option<usize>, usize),
     ) {
+        let o = &self.options;
         let cg = self.group_in();
-        let first = group * cg;
-        let out = out.as_slice_mut().expect("patch buffer is contiguous");
-        let width = self.patch();
-        self.for_each_tap(rows, |row, col, pixel| {
-            let dst = &mut out[row * width + col..row * width + col + cg];
-            match pixel {
-                Some(p) => dst.copy_from_slice(&sample[p + first..p + first + cg]),
-                None => dst.fill(F::zero()),
+        let sample_len = self.sample_in();
+        // Per kernel row `i` (column `j`): the input offset of the tap at output row (column)
+        // 0, and the output rows (columns) whose tap lies inside the input. Computed once per
+        // tile, so the walk below does no division.
+        let taps_h: Vec<(isize, std::ops::Range<usize>)> = (0..self.kh)
+            .map(|i| {
+                let offset = (i * o.dilation[0]) as isize - o.padding[0].0 as isize;
+                (
+                    offset,
+                    Self::inside(self.out_h, self.in_h, o.strides[0], offset),
+                )
+            })
+            .collect();
+        let taps_w: Vec<(isize, std::ops::Range<usize>)> = (0..self.kw)
+            .map(|j| {
+                let offset = (j * o.dilation[1]) as isize - o.padding[1].0 as isize;
+                (
+                    offset,
+                    Self::inside(self.out_w, self.in_w, o.strides[1], offset),
+                )
+            })
+            .collect();
+        let mut emit = |row: usize, t: usize, offset: Option<usize>, len: usize| {
+            if len > 0 {
+                visit(row, t, offset, len);
             }
-        });
-    }
-
-    /// col2im: adds the patch-matrix gradient of positions `rows` back onto one sample's input.
-    fn col2im<F: Element>(
-        &self,
-        patches: &Array2<F>,
-        group: usize,
-        rows: std::ops::Range<usize>,
-        sample: &mut [F],
-    ) {
-        let cg = self.group_in();
-        let first = group * cg;
-        let patches = patches.as_slice().expect("patch buffer is contiguous");
-        let width = self.patch();
-        self.for_each_tap(rows, |row, col, pixel| {
-            if let Some(p) = pixel {
-                let src = &patches[row * width + col..row * width + col + cg];
-                for (d, &s) in sample[p + first..p + first + cg].iter_mut().zip(src) {
-                    *d += s;
+        };
+        self.for_each_run(range, |t, n, oh, ows| {
+            for (i, (h_offset, rows_in)) in taps_h.iter().enumerate() {
+                let first_row = i * self.kw * cg;
+                if !rows_in.contains(&oh) {
+                    for row in first_row..first_row + self.kw * cg {
+                        emit(row, t, None, ows.len());
+                    }
+                    continue;
+                }
+                let ih = ((oh * o.strides[0]) as isize + h_offset) as usize;
+                let line = n * sample_len + ih * self.in_w * self.in_c + group * cg;
+                for (j, (w_offset, cols_in)) in taps_w.iter().enumerate() {
+                    let lo = cols_in.start.clamp(ows.start, ows.end);
+                    let hi = cols_in.end.clamp(lo, ows.end);
+                    let iw = ((lo * o.strides[1]) as isize + w_offset).max(0) as usize;
+                    for ch in 0..cg {
+                        let row = first_row + j * cg + ch;
+                        if lo == hi {
+                            emit(row, t, None, ows.len());
+                            continue;
+                        }
+                        emit(row, t, None, lo - ows.start);
+                        emit(
+                            row,
+                            t + lo - ows.start,
+                            Some(line + iw * self.in_c + ch),
+                            hi - lo,
+                        );
+                        emit(row, t + hi - ows.start, None, ows.end - hi);
+                    }
                 }
             }
         });
     }
+}
 
-    /// The tiles of a sample's output positions.
-    fn tiles(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
-        let (total, step) = (self.positions(), self.tile_rows());
-        (0..total)
-            .step_by(step)
-            .map(move |start| start..(start + step).min(total))
-    }
+/// im2col, transposed: `out` `(patch, cols)` row-major gets in column `t` the patch of unit
+/// position `range.start + t` (channels of `group`), zeros where a tap falls in the padding.
+fn im2col<F: Element>(
+    g: &Geometry,
+    unit: &[F],
+    group: usize,
+    range: std::ops::Range<usize>,
+    out: &mut [F],
+) {
+    let cols = range.len();
+    let step = g.options.strides[1] * g.in_c;
+    g.for_each_patch_run(group, range, |row, t, offset, len| {
+        let dst = &mut out[row * cols + t..row * cols + t + len];
+        match offset {
+            None => dst.fill(F::zero()),
+            Some(at) if step == 1 => dst.copy_from_slice(&unit[at..at + len]),
+            Some(at) => {
+                // A counted loop over a checked span: `step_by` re-derives its remaining
+                // length every element, which cost a third of this function.
+                let span = &unit[at..=at + (len - 1) * step];
+                for (k, d) in dst.iter_mut().enumerate() {
+                    // SAFETY: k < len, so k · step <= (len - 1) · step, the span's last index.
+                    *d = unsafe { *span.get_unchecked(k * step) };
+                }
+            }
+        }
+    });
+}
+
+/// col2im, transposed: adds column `t` of `patches` `(patch, cols)` back onto the input pixels
+/// of unit position `range.start + t` (padding taps dropped).
+fn col2im<F: Element>(
+    g: &Geometry,
+    patches: &[F],
+    group: usize,
+    range: std::ops::Range<usize>,
+    unit: &mut [F],
+) {
+    let cols = range.len();
+    let step = g.options.strides[1] * g.in_c;
+    g.for_each_patch_run(group, range, |row, t, offset, len| {
+        if let Some(at) = offset {
+            let src = &patches[row * cols + t..row * cols + t + len];
+            let span = &mut unit[at..=at + (len - 1) * step];
+            for (k, &s) in src.iter().enumerate() {
+                // SAFETY: k < len, so k · step <= (len - 1) · step, the span's last index.
+                unsafe { *span.get_unchecked_mut(k * step) += s };
+            }
+        }
+    });
 }
 
 /// `dst (+)= a · b` through the `gemm` crate on views with any (non-negative) strides.
@@ -259,164 +374,293 @@ fn gemm_into<F: Element>(
 #[derive(Clone, Copy)]
 enum Plan {
     Serial,
-    /// Samples in parallel, serial GEMMs.
-    Samples,
-    /// Samples one after another, each GEMM parallel.
+    /// Units of samples in parallel, serial GEMMs.
+    Units,
+    /// Units one after another, each GEMM parallel.
     Gemm(usize),
 }
 
-fn plan(geometry: &Geometry) -> Plan {
-    let threads = threads::num_threads();
-    if threads == 1 || geometry.flops() < PARALLEL_MIN_FLOPS {
-        Plan::Serial
-    } else if geometry.batch >= threads.min(4) {
-        Plan::Samples
-    } else {
-        Plan::Gemm(threads)
+impl Plan {
+    fn of(geometry: &Geometry) -> Plan {
+        let threads = threads::num_threads();
+        if threads == 1 || geometry.flops() < PARALLEL_MIN_FLOPS {
+            Plan::Serial
+        } else if geometry.batch >= threads.min(4) {
+            Plan::Units
+        } else {
+            Plan::Gemm(threads)
+        }
     }
-}
 
-fn gemm_parallelism(plan: Plan) -> Parallelism {
-    match plan {
-        Plan::Gemm(threads) => Parallelism::Rayon(threads),
-        _ => Parallelism::None,
+    fn threads(self) -> usize {
+        match self {
+            Plan::Serial => 1,
+            Plan::Units => threads::num_threads(),
+            Plan::Gemm(threads) => threads,
+        }
     }
-}
 
-/// Runs `work(sample index, chunk)` over equal chunks of `data`, one per sample, as `plan` says.
-fn per_sample<F: Element>(
-    plan: Plan,
-    data: &mut [F],
-    chunk: usize,
-    work: impl Fn(usize, &mut [F]) + Sync + Send,
-) {
-    if chunk == 0 {
-        return;
+    fn gemm(self) -> Parallelism {
+        match self {
+            Plan::Gemm(threads) => Parallelism::Rayon(threads),
+            _ => Parallelism::None,
+        }
     }
-    match plan {
-        Plan::Samples => threads::install(|| {
-            data.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(n, c)| work(n, c));
-        }),
-        Plan::Gemm(_) => threads::install(|| {
-            data.chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(n, c)| work(n, c));
-        }),
-        Plan::Serial => data
-            .chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(n, c)| work(n, c)),
-    }
-}
 
-/// The output `(n, oh·ow, filters)` of the convolution, bias not added.
-fn forward<F: Element>(g: &Geometry, x: &[F], kernel: ArrayView2<'_, F>) -> Vec<F> {
-    let (p, f, fg) = (g.positions(), g.filters, g.group_out());
-    let sample_len = g.in_h * g.in_w * g.in_c;
-    let mut out = vec![F::zero(); g.batch * p * f];
-    let plan = plan(g);
-    let parallelism = gemm_parallelism(plan);
-    per_sample(plan, &mut out, p * f, |n, out_n| {
-        let sample = &x[n * sample_len..(n + 1) * sample_len];
-        let mut out_n = ArrayViewMut2::from_shape((p, f), out_n).expect("p * filters");
-        let mut patches = Array2::<F>::zeros((g.tile_rows(), g.patch()));
-        for group in 0..g.options.groups {
-            let w = kernel.slice(ndarray::s![.., group * fg..(group + 1) * fg]);
-            for rows in g.tiles() {
-                let len = rows.len();
-                g.im2col(sample, group, rows.clone(), &mut patches);
-                let dst = out_n.slice_mut(ndarray::s![rows, group * fg..(group + 1) * fg]);
-                gemm_into(
-                    dst,
-                    patches.slice(ndarray::s![..len, ..]),
-                    w,
-                    false,
-                    parallelism,
-                );
+    /// Runs `work(first sample, chunk)` over the chunks of `data` of `chunk` elements.
+    fn for_each_chunk<F: Element>(
+        self,
+        data: &mut [F],
+        chunk: usize,
+        samples_per_chunk: usize,
+        work: impl Fn(usize, &mut [F]) + Sync + Send,
+    ) {
+        if chunk == 0 {
+            return;
+        }
+        let run = |(u, c): (usize, &mut [F])| work(u * samples_per_chunk, c);
+        match self {
+            Plan::Units => {
+                threads::install(|| data.par_chunks_mut(chunk).enumerate().for_each(run))
             }
+            Plan::Gemm(_) => threads::install(|| data.chunks_mut(chunk).enumerate().for_each(run)),
+            Plan::Serial => data.chunks_mut(chunk).enumerate().for_each(run),
+        }
+    }
+}
+
+/// The output `(n, oh·ow, filters)` of the convolution `x` `(n, h, w, c)` by `kernel`
+/// `(patch, filters)`, with the bias and the activation applied to each tile while it is in
+/// cache.
+fn forward<F: Element>(
+    g: &Geometry,
+    x: &[F],
+    kernel: ArrayView2<'_, F>,
+    bias: Option<&[F]>,
+    activation: FusedActivation,
+) -> Vec<F> {
+    let (p, f, fg, patch) = (g.positions(), g.filters, g.group_out(), g.patch());
+    let plan = Plan::of(g);
+    let unit = g.unit_samples(plan.threads());
+    let mut out = vec![F::zero(); g.batch * p * f];
+    plan.for_each_chunk(&mut out, unit * p * f, unit, |first, out_unit| {
+        let samples = out_unit.len() / (p * f);
+        let x_unit = &x[first * g.sample_in()..(first + samples) * g.sample_in()];
+        let positions = samples * p;
+        let tile = g.tile_rows(positions);
+        let mut patches = vec![F::zero(); patch * tile];
+        let mut out_unit = ArrayViewMut2::from_shape((positions, f), out_unit).expect("p · f");
+        for start in (0..positions).step_by(tile) {
+            let rows = start..(start + tile).min(positions);
+            let len = rows.len();
+            for group in 0..g.options.groups {
+                im2col(g, x_unit, group, rows.clone(), &mut patches);
+                let lhs = ArrayView2::from_shape((patch, len), &patches[..patch * len])
+                    .expect("patch · len")
+                    .reversed_axes();
+                let cols = group * fg..(group + 1) * fg;
+                let w = kernel.slice(ndarray::s![.., cols.clone()]);
+                let dst = out_unit.slice_mut(ndarray::s![rows.clone(), cols]);
+                gemm_into(dst, lhs, w, false, plan.gemm());
+            }
+            let tile_out = out_unit
+                .slice_mut(ndarray::s![rows, ..])
+                .into_slice()
+                .expect("a tile is contiguous rows");
+            bias_and_activation(tile_out, bias, activation);
         }
     });
     out
 }
 
-/// The input gradient `(n, h, w, c)` for the output gradient `grad` `(n, oh·ow, filters)`.
-fn input_grad<F: Element>(g: &Geometry, grad: &[F], kernel: ArrayView2<'_, F>) -> Vec<F> {
-    let (p, f, fg) = (g.positions(), g.filters, g.group_out());
-    let sample_len = g.in_h * g.in_w * g.in_c;
-    let mut dx = vec![F::zero(); g.batch * sample_len];
-    let plan = plan(g);
-    let parallelism = gemm_parallelism(plan);
-    per_sample(plan, &mut dx, sample_len, |n, dx_n| {
-        let grad_n =
-            ArrayView2::from_shape((p, f), &grad[n * p * f..(n + 1) * p * f]).expect("p * filters");
-        let mut patches = Array2::<F>::zeros((g.tile_rows(), g.patch()));
-        for group in 0..g.options.groups {
-            // Wᵀ of the group: (filters / groups, patch), a free transposed view.
-            let wt = kernel
-                .slice(ndarray::s![.., group * fg..(group + 1) * fg])
-                .reversed_axes();
-            for rows in g.tiles() {
-                let len = rows.len();
-                let dy = grad_n.slice(ndarray::s![rows.clone(), group * fg..(group + 1) * fg]);
-                gemm_into(
-                    patches.slice_mut(ndarray::s![..len, ..]),
-                    dy,
-                    wt,
-                    false,
-                    parallelism,
-                );
-                g.col2im(&patches, group, rows, dx_n);
+/// `v = activation(v + bias)` over rows of `bias.len()` channels, in place. The match sits
+/// outside the loops so that each loop is a plain, vectorizable pass.
+fn bias_and_activation<F: Element>(
+    values: &mut [F],
+    bias: Option<&[F]>,
+    activation: FusedActivation,
+) {
+    fn pass<F: Element>(values: &mut [F], bias: Option<&[F]>, act: impl Fn(F) -> F) {
+        match bias {
+            Some(b) if !b.is_empty() => {
+                for row in values.chunks_exact_mut(b.len()) {
+                    for (v, &b) in row.iter_mut().zip(b) {
+                        *v = act(*v + b);
+                    }
+                }
             }
+            _ => values.iter_mut().for_each(|v| *v = act(*v)),
         }
-    });
-    dx
+    }
+    match activation {
+        FusedActivation::Linear if bias.is_none() => {}
+        FusedActivation::Linear => pass(values, bias, |v| v),
+        FusedActivation::Relu => pass(values, bias, |v| if v > F::zero() { v } else { F::zero() }),
+        other => pass(values, bias, |v| other.forward(v)),
+    }
 }
 
-/// The kernel gradient `(patch, filters)`: `Σ Pᵀ · dY` over samples and tiles.
-fn kernel_grad<F: Element>(g: &Geometry, x: &[F], grad: &[F]) -> Array2<F> {
-    let (p, f, fg) = (g.positions(), g.filters, g.group_out());
-    let sample_len = g.in_h * g.in_w * g.in_c;
-    let accumulate_sample = |n: usize, dw: &mut Array2<F>, patches: &mut Array2<F>, parallelism| {
-        let sample = &x[n * sample_len..(n + 1) * sample_len];
-        let grad_n =
-            ArrayView2::from_shape((p, f), &grad[n * p * f..(n + 1) * p * f]).expect("p * filters");
-        for group in 0..g.options.groups {
-            for rows in g.tiles() {
-                let len = rows.len();
-                g.im2col(sample, group, rows.clone(), patches);
-                let pt = patches.slice(ndarray::s![..len, ..]).reversed_axes();
-                let dy = grad_n.slice(ndarray::s![rows, group * fg..(group + 1) * fg]);
-                let dst = dw.slice_mut(ndarray::s![.., group * fg..(group + 1) * fg]);
-                gemm_into(dst, pt, dy, true, parallelism);
+/// `dz = grad · activation'(output)`, the derivative taken from the output.
+fn activation_grad<F: Element>(
+    dz: &mut [F],
+    grad: &[F],
+    output: &[F],
+    activation: FusedActivation,
+) {
+    match activation {
+        FusedActivation::Relu => {
+            for ((d, &g), &y) in dz.iter_mut().zip(grad).zip(output) {
+                *d = if y > F::zero() { g } else { F::zero() };
             }
         }
-    };
-    let fresh = || {
-        (
-            Array2::<F>::zeros((g.patch(), f)),
-            Array2::<F>::zeros((g.tile_rows(), g.patch())),
-        )
-    };
-    match plan(g) {
-        Plan::Samples => threads::install(|| {
-            (0..g.batch)
-                .into_par_iter()
-                .fold(fresh, |(mut dw, mut patches), n| {
-                    accumulate_sample(n, &mut dw, &mut patches, Parallelism::None);
-                    (dw, patches)
-                })
-                .map(|(dw, _)| dw)
-                .reduce(|| Array2::<F>::zeros((g.patch(), f)), |a, b| a + b)
-        }),
-        plan => threads::install(|| {
-            let (mut dw, mut patches) = fresh();
-            for n in 0..g.batch {
-                accumulate_sample(n, &mut dw, &mut patches, gemm_parallelism(plan));
+        other => {
+            for ((d, &g), &y) in dz.iter_mut().zip(grad).zip(output) {
+                *d = g * other.derivative(y);
             }
-            dw
+        }
+    }
+}
+
+/// What [`backward`] is asked to compute.
+#[derive(Clone, Copy)]
+struct Needs {
+    input: bool,
+    kernel: bool,
+    bias: bool,
+}
+
+/// The gradients of a convolution from `grad` `(n, oh·ow, filters)`, the gradient of its
+/// (activated) output `output`: with `z` the pre-activation, `dz = grad · activation'(output)`,
+/// and per tile with its patch matrix `P` (recomputed: storing it would hold `kh·kw` copies
+/// of the input from forward to backward)
+/// - input `dx = col2im(W · dzᵀ)` (one GEMM, then a scatter-add),
+/// - kernel `dW = Σ P · dz` (one GEMM, accumulated over tiles and per thread),
+/// - bias `db = Σ dz`.
+///
+/// `x` is needed only for the kernel gradient.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn backward<F: Element>(
+    g: &Geometry,
+    x: Option<&[F]>,
+    kernel: ArrayView2<'_, F>,
+    output: Option<&[F]>,
+    activation: FusedActivation,
+    grad: &[F],
+    needs: Needs,
+) -> (Option<Vec<F>>, Option<Array2<F>>, Option<Vec<F>>) {
+    let (p, f, fg, patch) = (g.positions(), g.filters, g.group_out(), g.patch());
+    let sample_len = g.sample_in();
+    let plan = Plan::of(g);
+    let unit = g.unit_samples(plan.threads());
+    let units = g.batch.div_ceil(unit);
+    let mut dx = if needs.input {
+        vec![F::zero(); g.batch * sample_len]
+    } else {
+        Vec::new()
+    };
+    let chunks: Vec<Option<&mut [F]>> = if needs.input {
+        dx.chunks_mut(unit * sample_len).map(Some).collect()
+    } else {
+        (0..units).map(|_| None).collect()
+    };
+    // Per-task state: kernel and bias gradient partial sums and the scratch buffers.
+    struct Partial<F> {
+        dw: Array2<F>,
+        db: Vec<F>,
+        patches: Vec<F>,
+        dz: Vec<F>,
+    }
+    let fresh = || Partial {
+        dw: Array2::zeros(if needs.kernel { (patch, f) } else { (0, 0) }),
+        db: vec![F::zero(); if needs.bias { f } else { 0 }],
+        patches: Vec::new(),
+        dz: Vec::new(),
+    };
+    let work = |mut state: Partial<F>, (u, dx_unit): (usize, Option<&mut [F]>)| {
+        let first = u * unit;
+        let samples = unit.min(g.batch - first);
+        let positions = samples * p;
+        let tile = g.tile_rows(positions);
+        state.patches.resize(patch * tile, F::zero());
+        let grad_unit = &grad[first * p * f..(first + samples) * p * f];
+        let mut dx_unit = dx_unit;
+        for start in (0..positions).step_by(tile) {
+            let rows = start..(start + tile).min(positions);
+            let len = rows.len();
+            let grad_tile = &grad_unit[rows.start * f..rows.end * f];
+            // dz = grad · activation'(output), or grad itself for a linear output.
+            let dz: &[F] = match (activation, output) {
+                (FusedActivation::Linear, _) | (_, None) => grad_tile,
+                (_, Some(y)) => {
+                    let y = &y[(first * p + rows.start) * f..(first * p + rows.end) * f];
+                    state.dz.resize(grad_tile.len(), F::zero());
+                    activation_grad(&mut state.dz, grad_tile, y, activation);
+                    &state.dz
+                }
+            };
+            let dz2 = ArrayView2::from_shape((len, f), dz).expect("len · f");
+            if needs.bias {
+                for row in dz.chunks_exact(f) {
+                    for (b, &d) in state.db.iter_mut().zip(row) {
+                        *b += d;
+                    }
+                }
+            }
+            for group in 0..g.options.groups {
+                let cols = group * fg..(group + 1) * fg;
+                let dz_g = dz2.slice(ndarray::s![.., cols.clone()]);
+                if needs.kernel {
+                    let x_unit = &x.expect("x for the kernel gradient")
+                        [first * sample_len..(first + samples) * sample_len];
+                    im2col(g, x_unit, group, rows.clone(), &mut state.patches);
+                    let lhs = ArrayView2::from_shape((patch, len), &state.patches[..patch * len])
+                        .expect("patch · len");
+                    let dst = state.dw.slice_mut(ndarray::s![.., cols.clone()]);
+                    gemm_into(dst, lhs, dz_g, true, plan.gemm());
+                }
+                if let Some(dx_unit) = dx_unit.as_deref_mut() {
+                    let dst =
+                        ArrayViewMut2::from_shape((patch, len), &mut state.patches[..patch * len])
+                            .expect("patch · len");
+                    let w = kernel.slice(ndarray::s![.., cols]);
+                    gemm_into(dst, w, dz_g.reversed_axes(), false, plan.gemm());
+                    col2im(g, &state.patches, group, rows.clone(), dx_unit);
+                }
+            }
+        }
+        state
+    };
+    let merge = |mut a: Partial<F>, b: Partial<F>| {
+        a.dw += &b.dw;
+        for (x, y) in a.db.iter_mut().zip(&b.db) {
+            *x += *y;
+        }
+        a
+    };
+    let total = match plan {
+        Plan::Units => threads::install(|| {
+            chunks
+                .into_par_iter()
+                .enumerate()
+                .fold(fresh, work)
+                .reduce(fresh, merge)
         }),
+        Plan::Gemm(_) => threads::install(|| chunks.into_iter().enumerate().fold(fresh(), work)),
+        Plan::Serial => chunks.into_iter().enumerate().fold(fresh(), work),
+    };
+    (
+        needs.input.then_some(dx),
+        needs.kernel.then_some(total.dw),
+        needs.bias.then_some(total.db),
+    )
+}
+
+/// A contiguous copy (or the array itself when already contiguous).
+fn standard<F: Element>(a: Array<F>) -> Array<F> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned().into_shared()
     }
 }
 
@@ -424,39 +668,35 @@ fn conv2d_typed<F: Element>(
     x: &Tensor,
     kernel: &Tensor,
     bias: Option<&Tensor>,
+    activation: FusedActivation,
     g: Geometry,
 ) -> Result<Tensor> {
-    let xa: Array<F> = x.array::<F>()?;
-    let xa = if xa.is_standard_layout() {
-        xa
-    } else {
-        xa.as_standard_layout().into_owned().into_shared()
-    };
-    let wa: Array<F> = kernel.array::<F>()?;
-    let wa = if wa.is_standard_layout() {
-        wa
-    } else {
-        wa.as_standard_layout().into_owned().into_shared()
-    };
+    let xa: Array<F> = standard(x.array::<F>()?);
+    let wa: Array<F> = standard(kernel.array::<F>()?);
+    let bias_values: Option<Vec<F>> = bias
+        .map(|b| b.array::<F>().map(|b| b.iter().copied().collect()))
+        .transpose()?;
     let (patch, f) = (g.patch(), g.filters);
     let w2 = wa
         .view()
         .into_shape_with_order((patch, f))
         .expect("standard layout kernel");
-    let mut out = forward(&g, xa.as_slice().expect("standard layout"), w2);
-    if let Some(b) = bias {
-        let b = b.array::<F>()?;
-        let b: Vec<F> = b.iter().copied().collect();
-        for row in out.chunks_mut(f) {
-            for (v, &bias) in row.iter_mut().zip(&b) {
-                *v += bias;
-            }
-        }
-    }
+    let out = forward(
+        &g,
+        xa.as_slice().expect("standard layout"),
+        w2,
+        bias_values.as_deref(),
+        activation,
+    );
     let out_shape = [g.batch, g.out_h, g.out_w, f];
-    let out = ndarray::ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("output size");
-    let (x_needs, w_needs) = (x.requires_grad(), kernel.requires_grad());
-    let b_needs = bias.is_some_and(|b| b.requires_grad());
+    let out = ndarray::ArrayD::from_shape_vec(IxDyn(&out_shape), out)
+        .expect("output size")
+        .into_shared();
+    let needs = Needs {
+        input: x.requires_grad(),
+        kernel: kernel.requires_grad(),
+        bias: bias.is_some_and(|b| b.requires_grad()),
+    };
     let has_bias = bias.is_some();
     let mut inputs = vec![x, kernel];
     if let Some(b) = bias {
@@ -464,38 +704,41 @@ fn conv2d_typed<F: Element>(
     }
     let kernel_shape = kernel.shape();
     let input_shape = x.shape();
+    // The backward reads the output for the activation's derivative (a shared handle, no copy).
+    let output = (activation != FusedActivation::Linear).then(|| out.clone());
     Ok(Tensor::from_op(
-        Storage::from_array(out),
-        "conv2d",
+        F::wrap(out),
+        activation.conv_name(),
         &inputs,
         move || {
             Box::new(move |grad: &Storage| {
                 let grad = typed_grad::<F>("conv2d", grad)?;
                 let grad = grad.as_standard_layout();
-                let grad = grad.as_slice().expect("standard layout");
-                let xs = xa.as_slice().expect("standard layout");
                 let w2 = wa
                     .view()
                     .into_shape_with_order((patch, f))
                     .expect("standard layout kernel");
-                let gx = x_needs.then(|| {
-                    let dx = input_grad(&g, grad, w2);
+                let (dx, dw, db) = backward(
+                    &g,
+                    Some(xa.as_slice().expect("standard layout")),
+                    w2,
+                    output
+                        .as_ref()
+                        .map(|y| y.as_slice().expect("standard layout")),
+                    activation,
+                    grad.as_slice().expect("standard layout"),
+                    needs,
+                );
+                let gx = dx.map(|dx| {
                     ndarray::ArrayD::from_shape_vec(IxDyn(&input_shape), dx).expect("input size")
                 });
-                let gw = w_needs.then(|| {
-                    kernel_grad(&g, xs, grad)
-                        .into_shape_with_order(IxDyn(&kernel_shape))
+                let gw = dw.map(|dw| {
+                    dw.into_shape_with_order(IxDyn(&kernel_shape))
                         .expect("kernel size")
                 });
                 let mut grads = vec![gx.and_then(some_grad), gw.and_then(some_grad)];
                 if has_bias {
-                    grads.push(if b_needs {
-                        let rows = ndarray::ArrayView2::from_shape((grad.len() / f, f), grad)
-                            .expect("rows of filters");
-                        some_grad(rows.sum_axis(Axis(0)).into_dyn())
-                    } else {
-                        None
-                    });
+                    grads.push(db.and_then(|db| some_grad(ndarray::Array1::from(db).into_dyn())));
                 }
                 Ok(grads)
             })
@@ -513,24 +756,21 @@ fn conv2d_transpose_typed<F: Element>(
     bias: Option<&Tensor>,
     g: Geometry,
 ) -> Result<Tensor> {
-    let xa: Array<F> = x.array::<F>()?;
-    let xa = if xa.is_standard_layout() {
-        xa
-    } else {
-        xa.as_standard_layout().into_owned().into_shared()
-    };
-    let wa: Array<F> = kernel.array::<F>()?;
-    let wa = if wa.is_standard_layout() {
-        wa
-    } else {
-        wa.as_standard_layout().into_owned().into_shared()
-    };
+    let xa: Array<F> = standard(x.array::<F>()?);
+    let wa: Array<F> = standard(kernel.array::<F>()?);
     let (patch, c_in, filters) = (g.patch(), g.filters, g.in_c);
     let w2 = wa
         .view()
         .into_shape_with_order((patch, c_in))
         .expect("standard layout kernel");
-    let mut out = input_grad(&g, xa.as_slice().expect("standard layout"), w2);
+    let only_input = Needs {
+        input: true,
+        kernel: false,
+        bias: false,
+    };
+    let xs = xa.as_slice().expect("standard layout");
+    let (out, _, _) = backward(&g, None, w2, None, FusedActivation::Linear, xs, only_input);
+    let mut out = out.expect("input gradient requested");
     if let Some(b) = bias {
         let b: Vec<F> = b.array::<F>()?.iter().copied().collect();
         for row in out.chunks_mut(filters) {
@@ -563,13 +803,27 @@ fn conv2d_transpose_typed<F: Element>(
                     .view()
                     .into_shape_with_order((patch, c_in))
                     .expect("standard layout kernel");
-                // dX = conv(dY, W); dW = Σ patches(dY)ᵀ · X; db = Σ dY.
+                // dX = conv(dY, W); dW = Σ patches(dY) · X; db = Σ dY.
                 let gx = x_needs.then(|| {
-                    ndarray::ArrayD::from_shape_vec(IxDyn(&input_shape), forward(&g, grad, w2))
-                        .expect("input size")
+                    let dx = forward(&g, grad, w2, None, FusedActivation::Linear);
+                    ndarray::ArrayD::from_shape_vec(IxDyn(&input_shape), dx).expect("input size")
                 });
                 let gw = w_needs.then(|| {
-                    kernel_grad(&g, grad, xs)
+                    let only_kernel = Needs {
+                        input: false,
+                        kernel: true,
+                        bias: false,
+                    };
+                    let (_, dw, _) = backward(
+                        &g,
+                        Some(grad),
+                        w2,
+                        None,
+                        FusedActivation::Linear,
+                        xs,
+                        only_kernel,
+                    );
+                    dw.expect("kernel gradient requested")
                         .into_shape_with_order(IxDyn(&kernel_shape))
                         .expect("kernel size")
                 });
@@ -600,6 +854,19 @@ impl Tensor {
         kernel: &Tensor,
         bias: Option<&Tensor>,
         options: &Conv2dOptions,
+    ) -> Result<Tensor> {
+        self.conv2d_fused(kernel, bias, options, FusedActivation::Linear)
+    }
+
+    /// [`Tensor::conv2d`] followed by `activation`, as one op: the bias and the activation are
+    /// applied to each tile of the output while it is in cache, and the backward takes the
+    /// activation's derivative from the output (no pre-activation is stored).
+    pub fn conv2d_fused(
+        &self,
+        kernel: &Tensor,
+        bias: Option<&Tensor>,
+        options: &Conv2dOptions,
+        activation: FusedActivation,
     ) -> Result<Tensor> {
         let (xs, ks) = (self.shape(), kernel.shape());
         if xs.len() != 4 || ks.len() != 4 {
@@ -670,7 +937,7 @@ impl Tensor {
         if pointwise {
             // 1×1: every pixel is a row of one GEMM.
             let k2 = k.reshape(&[in_c as isize, filters as isize])?;
-            return x.linear(&k2, b.as_ref(), FusedActivation::Linear);
+            return x.linear(&k2, b.as_ref(), activation);
         }
         let geometry = Geometry {
             batch: xs[0],
@@ -685,8 +952,8 @@ impl Tensor {
             options: o,
         };
         match dtype {
-            DType::F32 => conv2d_typed::<f32>(&x, &k, b.as_ref(), geometry),
-            DType::F64 => conv2d_typed::<f64>(&x, &k, b.as_ref(), geometry),
+            DType::F32 => conv2d_typed::<f32>(&x, &k, b.as_ref(), activation, geometry),
+            DType::F64 => conv2d_typed::<f64>(&x, &k, b.as_ref(), activation, geometry),
         }
     }
 
@@ -968,6 +1235,175 @@ mod tests {
                 }
             }
             assert_close(&values(&w.grad().unwrap()), &gw, 1e-10);
+        }
+    }
+
+    /// The gradients of `Σ weighting · conv(x, w)` by the definition, loop by loop:
+    /// `dx[n, ih, iw, c] = Σ w[i, j, c', f] · G[n, oh, ow, f]` over the taps that read the
+    /// pixel, and `dw[i, j, c', f] = Σ x[n, ih, iw, c] · G[n, oh, ow, f]`.
+    fn direct_grads(
+        x: &[f64],
+        xs: [usize; 4],
+        w: &[f64],
+        ks: [usize; 4],
+        o: &Conv2dOptions,
+        grad: &[f64],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let [n, h, wd, c] = xs;
+        let [kh, kw, cg, f] = ks;
+        let oh = conv_output_length(h, kh, o.strides[0], o.dilation[0], o.padding[0]).unwrap();
+        let ow = conv_output_length(wd, kw, o.strides[1], o.dilation[1], o.padding[1]).unwrap();
+        let fg = f / o.groups;
+        let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+        for b in 0..n {
+            for y in 0..oh {
+                for z in 0..ow {
+                    for ff in 0..f {
+                        let gy = grad[((b * oh + y) * ow + z) * f + ff];
+                        for i in 0..kh {
+                            for j in 0..kw {
+                                let iy = (y * o.strides[0] + i * o.dilation[0]) as isize
+                                    - o.padding[0].0 as isize;
+                                let iz = (z * o.strides[1] + j * o.dilation[1]) as isize
+                                    - o.padding[1].0 as isize;
+                                if iy < 0 || iz < 0 || iy >= h as isize || iz >= wd as isize {
+                                    continue;
+                                }
+                                for cc in 0..cg {
+                                    let xi = ((b * h + iy as usize) * wd + iz as usize) * c
+                                        + (ff / fg) * cg
+                                        + cc;
+                                    let wi = ((i * kw + j) * cg + cc) * f + ff;
+                                    dx[xi] += w[wi] * gy;
+                                    dw[wi] += x[xi] * gy;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (dx, dw)
+    }
+
+    #[test]
+    fn batched_units_match_the_direct_definition_with_fused_activations() {
+        // Batches large enough that a unit (one thread's task) holds several samples, so the
+        // runs of a tile cross sample boundaries; every option variant, each activation.
+        let cases = [
+            (
+                [64, 10, 9, 4],
+                [3, 3, 4, 6],
+                Conv2dOptions {
+                    padding: [(1, 1), (1, 1)],
+                    ..Default::default()
+                },
+            ),
+            (
+                [64, 11, 10, 1],
+                [5, 5, 1, 6],
+                Conv2dOptions {
+                    padding: [(2, 2), (2, 2)],
+                    ..Default::default()
+                },
+            ),
+            (
+                [64, 11, 12, 4],
+                [3, 2, 2, 6],
+                Conv2dOptions {
+                    strides: [2, 3],
+                    padding: [(1, 0), (2, 1)],
+                    groups: 2,
+                    ..Default::default()
+                },
+            ),
+            (
+                [48, 12, 12, 3],
+                [2, 3, 3, 5],
+                Conv2dOptions {
+                    dilation: [3, 2],
+                    padding: [(0, 2), (1, 1)],
+                    ..Default::default()
+                },
+            ),
+        ];
+        let activations = [
+            FusedActivation::Linear,
+            FusedActivation::Relu,
+            FusedActivation::Sigmoid,
+            FusedActivation::Tanh,
+        ];
+        for ((xs, ks, o), activation) in cases.into_iter().zip(activations.into_iter().cycle()) {
+            let f = ks[3];
+            let xv = ramp(xs.iter().product(), 0.1);
+            let wv = ramp(ks.iter().product(), 0.07);
+            let bv: Vec<f64> = (0..f).map(|i| 0.1 * i as f64 - 0.2).collect();
+            let (z, _) = direct(&xv, xs, &wv, ks, &o);
+            let z: Vec<f64> = z
+                .chunks(f)
+                .flat_map(|row| row.iter().zip(&bv).map(|(v, b)| v + b))
+                .collect();
+            let act = |v: f64| activation.forward(v);
+            let expected: Vec<f64> = z.iter().map(|&v| act(v)).collect();
+            let (x, w, b) = (var64(&xs, &xv), var64(&ks, &wv), var64(&[f], &bv));
+            let y = x.conv2d_fused(&w, Some(&b), &o, activation).unwrap();
+            assert_close(&values(&y), &expected, 1e-10);
+            let weighting = ramp(y.len(), 0.3);
+            y.mul(&t64(&y.shape(), &weighting))
+                .unwrap()
+                .sum(None, false)
+                .unwrap()
+                .backward()
+                .unwrap();
+            // The gradient reaching the pre-activation: weighting · act'(z), by the formula.
+            let dz: Vec<f64> = z
+                .iter()
+                .zip(&weighting)
+                .map(|(&z, &q)| {
+                    q * match activation {
+                        FusedActivation::Linear => 1.0,
+                        FusedActivation::Relu => f64::from(u8::from(z > 0.0)),
+                        FusedActivation::Sigmoid => {
+                            let s = 1.0 / (1.0 + (-z).exp());
+                            s * (1.0 - s)
+                        }
+                        FusedActivation::Tanh => 1.0 - z.tanh().powi(2),
+                    }
+                })
+                .collect();
+            let (dx, dw) = direct_grads(&xv, xs, &wv, ks, &o, &dz);
+            let db: Vec<f64> = (0..f).map(|c| dz.iter().skip(c).step_by(f).sum()).collect();
+            assert_close(&values(&x.grad().unwrap()), &dx, 1e-9);
+            assert_close(&values(&w.grad().unwrap()), &dw, 1e-9);
+            assert_close(&values(&b.grad().unwrap()), &db, 1e-9);
+        }
+    }
+
+    #[test]
+    fn inside_ranges_clip_the_padding() {
+        // Output positions o with 0 <= o·stride + offset < input.
+        let brute = |out: usize, input: usize, stride: usize, offset: isize| {
+            let v: Vec<usize> = (0..out)
+                .filter(|&o| {
+                    let at = (o * stride) as isize + offset;
+                    at >= 0 && at < input as isize
+                })
+                .collect();
+            v.first().map_or(0..0, |&lo| lo..v.last().unwrap() + 1)
+        };
+        for out in 0..6 {
+            for input in 1..7 {
+                for stride in 1..4 {
+                    for offset in -5..8 {
+                        let got = Geometry::inside(out, input, stride, offset);
+                        let want = brute(out, input, stride, offset);
+                        assert!(
+                            got == want || (got.is_empty() && want.is_empty()),
+                            "{out} {input} {stride} {offset}: {got:?} vs {want:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -28,7 +28,7 @@ pub enum FusedActivation {
 
 impl FusedActivation {
     #[inline]
-    fn forward<F: Element>(self, v: F) -> F {
+    pub(super) fn forward<F: Element>(self, v: F) -> F {
         match self {
             FusedActivation::Linear => v,
             FusedActivation::Relu => {
@@ -55,7 +55,7 @@ impl FusedActivation {
 
     /// The derivative at the point whose output is `y`.
     #[inline]
-    fn derivative<F: Element>(self, y: F) -> F {
+    pub(super) fn derivative<F: Element>(self, y: F) -> F {
         match self {
             FusedActivation::Linear => F::one(),
             FusedActivation::Relu => {
@@ -67,6 +67,16 @@ impl FusedActivation {
             }
             FusedActivation::Sigmoid => y * (F::one() - y),
             FusedActivation::Tanh => F::one() - y * y,
+        }
+    }
+
+    /// The name of a fused convolution with this activation (as it appears in the graph).
+    pub(super) fn conv_name(self) -> &'static str {
+        match self {
+            FusedActivation::Linear => "conv2d",
+            FusedActivation::Relu => "conv2d_relu",
+            FusedActivation::Sigmoid => "conv2d_sigmoid",
+            FusedActivation::Tanh => "conv2d_tanh",
         }
     }
 
