@@ -317,6 +317,58 @@ def test_gradients_match_central_differences(
         np.testing.assert_allclose(got.numpy(), expected, atol=1e-6, rtol=1e-5)
 
 
+# ----- batches large enough to be split across threads
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_batch_split_across_threads_matches_reference_and_per_sample_gradients(name, go_backwards):
+    # With 2 threads the time loop runs each half of this batch on its own thread (the op splits
+    # the batch when the work is large enough); a batch of one never splits. Forward values must
+    # match the numpy reference, and the weight gradients must be the sum of the per-sample ones.
+    previous = fg.get_num_threads()
+    fg.set_num_threads(2)
+    try:
+        rng = np.random.default_rng(5)
+        batch, steps, features, units = 24, 8, 5, 48
+        _, reference, _, n_states = CASES[name]
+        x = rng.normal(size=(batch, steps, features))
+        weights = random_weights(name, features, units, rng, scale=0.2)
+        states = [rng.normal(size=(batch, units)) for _ in range(n_states)]
+        layer = make_layer(name, units, return_sequences=True, go_backwards=go_backwards)
+        layer.build((None, steps, features))
+        layer.set_weights(weights)
+        out_weights = rng.uniform(0.5, 1.5, size=(batch, steps, units))
+
+        def gradients(rows):
+            x_var = fg.Variable(x[rows])
+            state_vars = [fg.Variable(s[rows]) for s in states]
+            with fg.GradientTape() as tape:
+                out = layer(x_var, initial_state=state_vars)
+                loss = (out * fg.tensor(out_weights[rows])).sum()
+            grads = tape.gradient(loss, [x_var, *layer.trainable_weights, *state_vars])
+            return out.numpy(), [g.numpy() for g in grads]
+
+        out, whole = gradients(slice(None))
+        expected, _ = reference(x, weights, states, go_backwards)
+        np.testing.assert_allclose(out, expected, atol=1e-10)
+        singles = [gradients(slice(b, b + 1))[1] for b in range(batch)]
+        np.testing.assert_allclose(whole[0], np.concatenate([s[0] for s in singles]), atol=1e-12)
+        for index in range(1, 4):
+            np.testing.assert_allclose(whole[index], sum(s[index] for s in singles), atol=1e-10)
+        for index in range(4, len(whole)):
+            np.testing.assert_allclose(whole[index], np.concatenate([s[index] for s in singles]), atol=1e-12)
+
+        # float32 runs the vectorized sigmoid/tanh approximations; they stay within 1e-5.
+        layer32 = make_layer(name, units, dtype="float32", return_sequences=True, go_backwards=go_backwards)
+        layer32.build((None, steps, features))
+        layer32.set_weights([w.astype(np.float32) for w in weights])
+        out32 = layer32(x.astype(np.float32), initial_state=[s.astype(np.float32) for s in states])
+        np.testing.assert_allclose(out32.numpy(), expected, atol=2e-5)
+    finally:
+        fg.set_num_threads(previous)
+
+
 # ----- long unrolls: backpropagation through time must not recurse
 
 

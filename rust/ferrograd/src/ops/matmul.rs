@@ -168,6 +168,80 @@ pub fn matmul_arrays<F: Element>(a: ArrayViewD<'_, F>, b: ArrayViewD<'_, F>) -> 
     Ok(ArrayD::from_shape_vec(IxDyn(&out_shape), buffer).expect("size matches"))
 }
 
+/// A strided matrix inside a slice: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
+#[derive(Clone, Copy)]
+pub(crate) struct StridedMatrix<'a, F> {
+    pub data: &'a [F],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<F> StridedMatrix<'_, F> {
+    /// Whether every element's index lies inside `len` elements.
+    fn fits(rows: usize, cols: usize, row_stride: usize, col_stride: usize, len: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * row_stride + (cols - 1) * col_stride < len
+    }
+}
+
+/// `dst = a @ b` (or `dst += a @ b` with `accumulate`) on the calling thread, for kernels that
+/// run many small products inside their own parallel loop (the recurrent time loop): no pool,
+/// no allocation of the output. `dst` is row-major with `dst_row_stride` between rows. Panics
+/// if the shapes disagree or an operand does not fit its slice (a bug in the caller).
+pub(crate) fn gemm_serial<F: Element>(
+    dst: &mut [F],
+    dst_row_stride: usize,
+    accumulate: bool,
+    a: StridedMatrix<'_, F>,
+    b: StridedMatrix<'_, F>,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "gemm_serial: inner dimensions differ");
+    assert!(
+        StridedMatrix::<F>::fits(m, n, dst_row_stride, 1, dst.len())
+            && StridedMatrix::<F>::fits(m, k, a.row_stride, a.col_stride, a.data.len())
+            && StridedMatrix::<F>::fits(k, n, b.row_stride, b.col_stride, b.data.len()),
+        "gemm_serial: an operand does not fit its slice"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                dst[i * dst_row_stride..i * dst_row_stride + n].fill(F::zero());
+            }
+        }
+        return;
+    }
+    // SAFETY: the asserts above keep every index gemm touches inside the three slices, and
+    // `dst` is borrowed mutably, so it does not alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_row_stride as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            F::one(),
+            F::one(),
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
 /// The view of `a` with its last two axes swapped (free: only strides change).
 fn transposed<F: Element>(a: &Array<F>) -> ArrayViewD<'_, F> {
     let mut view = a.view();

@@ -9,6 +9,7 @@ mod conv;
 pub use compare::Comparison;
 pub use conv::{conv_output_length, same_padding, Conv2dOptions};
 mod elementwise;
+mod fast_math;
 mod index;
 mod linear;
 mod matmul;
