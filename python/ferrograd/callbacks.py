@@ -1239,18 +1239,21 @@ class GradientMonitor(Callback):
         column.extend([math.nan] * (length - len(column)))
         column.append(value)
 
-    def _drain(self, epoch: int) -> list[dict[str, Any]]:
+    def _drain(self, epoch: int) -> list[tuple[int, dict[str, float]]]:
+        """Moves the engine's records into ``history``; returns ``(step, {layer: norm})`` per
+        record, the layer norms being all the layer's weight gradients together."""
         from . import _core
 
         records, nonfinite = _core.take_gradient_records(self.model._core())
         h = self.history
+        layer_norms = []
         for record in records:
             n = len(h["step"])
             h["step"].append(record["step"])
             h["epoch"].append(epoch)
             h["loss"].append(record["loss"])
             h["clipped"].append(record["clipped"])
-            per_layer: dict[str, float] = {}
+            squares: dict[str, float] = {}
             for i, label in enumerate(record["labels"]):
                 stats = h["weights"].setdefault(label, {})
                 for key, values in (
@@ -1261,22 +1264,19 @@ class GradientMonitor(Callback):
                 ):
                     self._append(stats, key, values[i], n)
                 layer = label.rsplit("/", 1)[0]
-                per_layer[layer] = per_layer.get(layer, 0.0) + record["gradient_norms"][i] ** 2
-            for layer, squares in per_layer.items():
-                self._append(h["layers"], layer, math.sqrt(squares), n)
+                squares[layer] = squares.get(layer, 0.0) + record["gradient_norms"][i] ** 2
+            norms = {layer: math.sqrt(v) for layer, v in squares.items()}
+            for layer, norm in norms.items():
+                self._append(h["layers"], layer, norm, n)
+            layer_norms.append((record["step"], norms))
         if nonfinite is not None and self.nonfinite is None:
             self.nonfinite = nonfinite
-        return records
+        return layer_norms
 
-    def _check(self, records: list[dict[str, Any]]) -> None:
+    def _check(self, layer_norms: list[tuple[int, dict[str, float]]]) -> None:
         from .diagnostics import REMEDIES
 
-        for record in records:
-            per_layer: dict[str, float] = {}
-            for label, norm in zip(record["labels"], record["gradient_norms"]):
-                layer = label.rsplit("/", 1)[0]
-                per_layer[layer] = per_layer.get(layer, 0.0) + norm * norm
-            norms = {layer: math.sqrt(v) for layer, v in per_layer.items()}
+        for step, norms in layer_norms:
             if not norms:
                 continue
             last = list(norms.values())[-1]
@@ -1294,16 +1294,16 @@ class GradientMonitor(Callback):
                 self._warned.add((layer, kind))
                 relative = "" if ratio is None else f" ({ratio:.2e} times the last layer's)"
                 warnings.warn(
-                    f"GradientMonitor: layer '{layer}' has a {kind} gradient at step {record['step']}: "
+                    f"GradientMonitor: layer '{layer}' has a {kind} gradient at step {step}: "
                     f"norm {norm:.3e}{relative}. Remedies: " + "; ".join(REMEDIES[kind][:3]),
                     RuntimeWarning,
                     stacklevel=2,
                 )
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        records = self._drain(epoch)
+        layer_norms = self._drain(epoch)
         if self.warn:
-            self._check(records)
+            self._check(layer_norms)
         if self.nonfinite is not None and self.stop_on_nonfinite and not self._stopped:
             self._stopped = True
             self.model.stop_training = True
