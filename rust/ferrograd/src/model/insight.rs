@@ -123,12 +123,12 @@ impl GradientStats {
         // times slower than a slice.
         let (sum_sq, max_abs, nonfinite) = match tensor.storage() {
             Storage::F32(a) => match a.as_slice_memory_order() {
-                Some(s) => scan(s.iter().map(|&v| v as f64)),
-                None => scan(a.iter().map(|&v| v as f64)),
+                Some(s) => scan(s),
+                None => scan(&a.iter().copied().collect::<Vec<_>>()),
             },
             Storage::F64(a) => match a.as_slice_memory_order() {
-                Some(s) => scan(s.iter().copied()),
-                None => scan(a.iter().copied()),
+                Some(s) => scan(s),
+                None => scan(&a.iter().copied().collect::<Vec<_>>()),
             },
         };
         GradientStats {
@@ -143,22 +143,39 @@ impl GradientStats {
     }
 }
 
+/// Lanes of the monitor's scans: eight independent accumulators in fixed-size arrays, a shape
+/// LLVM turns into SIMD (the values widened to f64 a vector at a time). A plain iterator with
+/// `f64::max` is not vectorized and made a monitored step cost more than the optimizer update.
+const LANES: usize = 8;
+
 /// Sum of squares and largest absolute value of the finite values, and the count of the
-/// others. The common case (every value finite) is one branch-free pass with four independent
-/// accumulators, which the compiler vectorizes; only when the sum is not finite does a second,
-/// careful pass count the NaN/inf values and redo the sums over the finite ones.
-fn scan<I: Iterator<Item = f64> + Clone>(values: I) -> (f64, f64, usize) {
-    let (mut sum, mut max) = ([0.0f64; 4], [0.0f64; 4]);
-    for (i, v) in values.clone().enumerate() {
-        sum[i & 3] += v * v;
-        max[i & 3] = max[i & 3].max(v.abs());
+/// others. The common case (every value finite) is one branch-free vectorized pass; only when the
+/// sum is not finite does a second, careful pass count the NaN/inf values and redo the sums over
+/// the finite ones.
+fn scan<F: Copy + Into<f64>>(values: &[F]) -> (f64, f64, usize) {
+    let (mut sum, mut max) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for j in 0..LANES {
+            let v: f64 = chunk[j].into();
+            sum[j] += v * v;
+            let a = v.abs();
+            max[j] = if a > max[j] { a } else { max[j] };
+        }
     }
-    let total = (sum[0] + sum[1]) + (sum[2] + sum[3]);
+    for (j, &v) in tail.iter().enumerate() {
+        let v: f64 = v.into();
+        sum[j] += v * v;
+        max[j] = max[j].max(v.abs());
+    }
+    let total: f64 = sum.iter().sum();
     if total.is_finite() {
-        return (total, max[0].max(max[1]).max(max[2].max(max[3])), 0);
+        return (total, max.iter().fold(0.0, |m, &v| m.max(v)), 0);
     }
     let (mut sum, mut max_abs, mut nonfinite) = (0.0f64, 0.0f64, 0usize);
-    for v in values {
+    for &v in values {
+        let v: f64 = v.into();
         if v.is_finite() {
             sum += v * v;
             max_abs = max_abs.max(v.abs());
@@ -546,11 +563,21 @@ pub(crate) fn clip_applies(clip: Clip, gradients: &[GradientStats]) -> bool {
 /// monitored step).
 pub(crate) fn update_and_norm(new: &Tensor, old: &Tensor) -> (f64, f64) {
     fn pairs<F: Copy + Into<f64>>(new: &[F], old: &[F]) -> (f64, f64) {
-        let (mut delta, mut norm) = ([0.0f64; 4], [0.0f64; 4]);
-        for (i, (&a, &b)) in new.iter().zip(old).enumerate() {
+        let (mut delta, mut norm) = ([0.0f64; LANES], [0.0f64; LANES]);
+        let n = new.len().min(old.len());
+        let (new, old) = (&new[..n], &old[..n]);
+        for (a, b) in new.chunks_exact(LANES).zip(old.chunks_exact(LANES)) {
+            for j in 0..LANES {
+                let (a, b): (f64, f64) = (a[j].into(), b[j].into());
+                delta[j] += (a - b) * (a - b);
+                norm[j] += a * a;
+            }
+        }
+        let done = n - n % LANES;
+        for (j, (&a, &b)) in new[done..].iter().zip(&old[done..]).enumerate() {
             let (a, b): (f64, f64) = (a.into(), b.into());
-            delta[i & 3] += (a - b) * (a - b);
-            norm[i & 3] += a * a;
+            delta[j] += (a - b) * (a - b);
+            norm[j] += a * a;
         }
         (
             delta.iter().sum::<f64>().sqrt(),
@@ -631,5 +658,35 @@ mod tests {
         assert_eq!((stats.norm, stats.max_abs, stats.nonfinite), (5.0, 4.0, 0));
         let bad = GradientStats::of(&t(arr1(&[3.0, f64::NAN]).into_dyn()));
         assert!(bad.norm.is_nan() && bad.nonfinite == 1);
+    }
+
+    /// The vectorized scans against plain loops, at every length around the lane width (the
+    /// tail) and with a NaN/inf at every position.
+    #[test]
+    fn scans_match_plain_loops_at_every_length_and_nonfinite_position() {
+        for n in 0..27usize {
+            let values: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+            let (sum, max, bad) = scan(&values);
+            let plain: f64 = values.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            let plain_max = values.iter().fold(0.0f64, |m, &v| m.max((v as f64).abs()));
+            assert!((sum - plain).abs() <= 1e-12 * plain.max(1.0), "n={n}");
+            assert_eq!((max, bad), (plain_max, 0), "n={n}");
+            let old: Vec<f32> = values.iter().map(|v| v * 0.5).collect();
+            let (delta, norm) = update_and_norm(
+                &Tensor::from_vec(&[n], values.clone()).unwrap(),
+                &Tensor::from_vec(&[n], old).unwrap(),
+            );
+            assert!((delta - plain.sqrt() * 0.5).abs() <= 1e-6 * plain.sqrt().max(1.0));
+            assert!((norm - plain.sqrt()).abs() <= 1e-6 * plain.sqrt().max(1.0));
+            for k in 0..n {
+                let mut with_bad = values.clone();
+                with_bad[k] = if k % 2 == 0 { f32::NAN } else { f32::INFINITY };
+                let (sum, max, bad) = scan(&with_bad);
+                let expect: f64 = plain - (values[k] as f64) * (values[k] as f64);
+                assert_eq!(bad, 1, "n={n} k={k}");
+                assert!((sum - expect).abs() <= 1e-9 * plain.max(1.0), "n={n} k={k}");
+                assert!(max <= plain_max && max.is_finite());
+            }
+        }
     }
 }
