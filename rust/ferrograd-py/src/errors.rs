@@ -1,10 +1,15 @@
 //! Engine errors as Python exceptions: shapes and values → `ValueError`, dtypes → `TypeError`,
-//! autodiff misuse → `RuntimeError`, a failed gradient check → `ferrograd.GradcheckError`.
+//! autodiff misuse → `RuntimeError`, file errors → `OSError` (`FileNotFoundError`, ...), damaged
+//! files → `ValueError`, a failed gradient check → `ferrograd.GradcheckError`.
 
 use ferrograd::Error;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError,
+    PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::PyErr;
+use std::io::ErrorKind;
 
 create_exception!(
     ferrograd,
@@ -34,7 +39,16 @@ pub fn to_py_err(error: Error) -> PyErr {
         Error::External(_) => PENDING
             .with(|p| p.borrow_mut().take())
             .unwrap_or_else(|| PyRuntimeError::new_err(message)),
-        Error::Shape { .. } | Error::Argument { .. } => PyValueError::new_err(message),
+        Error::Shape { .. } | Error::Argument { .. } | Error::Format(_) => {
+            PyValueError::new_err(message)
+        }
+        Error::Io { kind, .. } => match kind {
+            ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
+            ErrorKind::AlreadyExists => PyFileExistsError::new_err(message),
+            ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
+            ErrorKind::IsADirectory => PyIsADirectoryError::new_err(message),
+            _ => PyOSError::new_err(message),
+        },
         Error::DType { .. } => PyTypeError::new_err(message),
         Error::Autograd(_) => PyRuntimeError::new_err(message),
         Error::GradcheckFailed(_) => GradcheckError::new_err(message),

@@ -19,6 +19,7 @@ mod losses;
 mod metrics;
 mod models;
 mod optimizers;
+mod saving;
 mod tensor;
 mod variable;
 
@@ -46,5 +47,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     models::register(m)?;
     insight::register(m)?;
     ctc::register(m)?;
+    saving::register(m)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The engine's error type. Every fallible entry point returns [`Result`]; the bindings map the
 //! variants onto Python exceptions (`Shape`/`Argument` → `ValueError`, `DType` → `TypeError`,
-//! `Autograd` → `RuntimeError`), so messages name the op and the shapes involved.
+//! `Autograd` → `RuntimeError`, `Io` → `OSError` and its subclasses, `Format` → `ValueError`), so messages name the op and the shapes involved.
 
 use thiserror::Error;
 
@@ -26,9 +26,27 @@ pub enum Error {
     /// written in a front end's language); the front end keeps the original error.
     #[error("{0}")]
     External(String),
+    /// A file could not be read or written (the operating system's error, with the path).
+    #[error("{path}: {message}")]
+    Io {
+        path: String,
+        kind: std::io::ErrorKind,
+        message: String,
+    },
+    /// A saved model or weights file that is damaged, not a ferrograd file, or does not fit the
+    /// model it is loaded into.
+    #[error("{0}")]
+    Format(String),
 }
 
 impl Error {
+    pub(crate) fn io(path: &std::path::Path, err: &std::io::Error) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            kind: err.kind(),
+            message: err.to_string(),
+        }
+    }
     pub(crate) fn shape(op: &'static str, message: impl Into<String>) -> Self {
         Error::Shape {
             op,

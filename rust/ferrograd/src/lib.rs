@@ -30,6 +30,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod regularizers;
+pub mod saving;
 pub mod tensor;
 pub mod threads;
 

@@ -265,6 +265,36 @@ impl Layer for ActivationLayer {
         self.class_name
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        match (self.class_name, self.activation) {
+            ("Activation", a) => config_of([("activation", json!(a.name()))]),
+            ("ReLU", Activation::Relu) => config_of([
+                ("max_value", json!(null)),
+                ("negative_slope", json!(0.0)),
+                ("threshold", json!(0.0)),
+            ]),
+            (
+                "ReLU",
+                Activation::ReluWith {
+                    negative_slope,
+                    max_value,
+                    threshold,
+                },
+            ) => config_of([
+                ("max_value", json!(max_value)),
+                ("negative_slope", json!(negative_slope)),
+                ("threshold", json!(threshold)),
+            ]),
+            ("LeakyReLU", Activation::LeakyRelu(slope)) => {
+                config_of([("negative_slope", json!(slope))])
+            }
+            ("ELU", Activation::Elu(alpha)) => config_of([("alpha", json!(alpha))]),
+            ("Softmax", Activation::Softmax(axis)) => config_of([("axis", json!(axis))]),
+            _ => None,
+        }
+    }
+
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let shape = single(self.name(), input_shapes)?;
         if let Activation::Softmax(axis) | Activation::LogSoftmax(axis) = self.activation {

@@ -84,6 +84,18 @@ impl Layer for Dense {
         "Dense"
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        if matches!(self.activation, Activation::ReluWith { .. }) {
+            return None; // Keras's Dense takes an activation by name only
+        }
+        config_of([
+            ("units", json!(self.units)),
+            ("activation", json!(self.activation.name())),
+            ("use_bias", json!(self.use_bias)),
+        ])
+    }
+
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
         let input_dim = self.input_dim(single(self.name(), input_shapes)?)?;
         let mut specs = vec![WeightSpec {

@@ -98,6 +98,15 @@ impl Layer for Dropout {
         "Dropout"
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        config_of([
+            ("rate", json!(self.rate)),
+            ("noise_shape", json!(self.noise_shape)),
+            ("seed", json!(self.seed)),
+        ])
+    }
+
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         Ok(vec![single(self.name(), input_shapes)?.clone()])
     }

@@ -123,6 +123,13 @@ impl Layer for Merge {
         self.op.class_name()
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        match self.op {
+            MergeOp::Concatenate { axis } => config_of([("axis", serde_json::json!(axis))]),
+            _ => config_of([]),
+        }
+    }
+
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         self.check_count(input_shapes.len())?;
         if let MergeOp::Concatenate { axis } = self.op {

@@ -219,6 +219,20 @@ pub trait Layer: Send + Sync {
     fn weights(&self) -> Vec<Weight> {
         self.core().weights()
     }
+
+    /// Keras's config of the layer without `name` and `trainable` (the arguments that define
+    /// what it computes), so that a model built natively can be saved
+    /// ([`crate::saving::config::model_config`]); `None` for a layer that cannot describe itself.
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        None
+    }
+}
+
+/// A JSON object from `key: value` pairs, for [`Layer::config`].
+pub(crate) fn config_of(
+    pairs: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    Some(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 /// Creates a layer's weights natively from its [`WeightSpec`]s (Keras's `build`); does

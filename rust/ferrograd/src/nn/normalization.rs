@@ -195,6 +195,22 @@ impl Layer for BatchNormalization {
         "BatchNormalization"
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        let axis = if self.axis.len() == 1 {
+            json!(self.axis[0])
+        } else {
+            json!(self.axis)
+        };
+        config_of([
+            ("axis", axis),
+            ("momentum", json!(self.momentum)),
+            ("epsilon", json!(self.epsilon)),
+            ("center", json!(self.center)),
+            ("scale", json!(self.scale)),
+        ])
+    }
+
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
         let shape = self.param_shape(single(self.name(), input_shapes)?)?;
         let mut specs = Vec::new();
@@ -333,6 +349,21 @@ impl Layer for LayerNormalization {
 
     fn class_name(&self) -> &str {
         "LayerNormalization"
+    }
+
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        let axis = if self.axis.len() == 1 {
+            json!(self.axis[0])
+        } else {
+            json!(self.axis)
+        };
+        config_of([
+            ("axis", axis),
+            ("epsilon", json!(self.epsilon)),
+            ("center", json!(self.center)),
+            ("scale", json!(self.scale)),
+        ])
     }
 
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
@@ -502,6 +533,17 @@ impl Layer for GroupNormalization {
 
     fn class_name(&self) -> &str {
         "GroupNormalization"
+    }
+
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        config_of([
+            ("groups", json!(self.groups)),
+            ("axis", json!(self.axis)),
+            ("epsilon", json!(self.epsilon)),
+            ("center", json!(self.center)),
+            ("scale", json!(self.scale)),
+        ])
     }
 
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {

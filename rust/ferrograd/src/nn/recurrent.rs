@@ -594,9 +594,16 @@ impl Layer for Bidirectional {
         Ok(out)
     }
 
+    /// The forward layer's weights, then the backward layer's, each named with its layer
+    /// (`forward_lstm/kernel`) so that the two `kernel`s stay apart in reports and files.
     fn weights(&self) -> Vec<Weight> {
-        let mut weights = self.forward.weights();
-        weights.extend(self.backward.weights());
+        let mut weights = Vec::new();
+        for layer in [&self.forward, &self.backward] {
+            weights.extend(layer.weights().into_iter().map(|w| Weight {
+                name: format!("{}/{}", layer.name(), w.name),
+                ..w
+            }));
+        }
         weights
     }
 }

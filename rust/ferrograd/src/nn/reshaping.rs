@@ -40,6 +40,10 @@ impl Layer for Flatten {
         "Flatten"
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        config_of([("data_format", serde_json::json!("channels_last"))])
+    }
+
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let shape = single(self.name(), input_shapes)?;
         rank_at_least_one(self.name(), "Flatten", shape)?;
@@ -129,6 +133,10 @@ impl Layer for Reshape {
 
     fn class_name(&self) -> &str {
         "Reshape"
+    }
+
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        config_of([("target_shape", serde_json::json!(self.target_shape))])
     }
 
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {

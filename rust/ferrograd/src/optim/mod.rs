@@ -342,6 +342,51 @@ impl Optimizer {
         Some(Tensor::from_storage(slots.get(index)?.clone(), false))
     }
 
+    /// Restores the slots of `variable` (in [`Optimizer::slot_names`] order), as saved from an
+    /// optimizer of the same kind: a loaded model then continues training where it stopped.
+    /// Each slot must have the variable's shape; it is cast to the variable's dtype.
+    pub fn set_slots(&mut self, variable: &Tensor, slots: Vec<Storage>) -> Result<()> {
+        let names = self.slot_names();
+        if slots.len() != names.len() {
+            return Err(Error::argument(
+                "set_slots",
+                format!(
+                    "{} keeps {} slot(s) per variable ({}), got {}",
+                    self.algorithm.name(),
+                    names.len(),
+                    names.join(", "),
+                    slots.len()
+                ),
+            ));
+        }
+        let shape = variable.shape();
+        for (name, slot) in names.iter().zip(&slots) {
+            if slot.shape() != shape.as_slice() {
+                return Err(Error::shape(
+                    "set_slots",
+                    format!(
+                        "slot '{name}' has shape {:?} but its variable has shape {shape:?}",
+                        slot.shape()
+                    ),
+                ));
+            }
+        }
+        let dtype = variable.dtype();
+        let slots = slots.into_iter().map(|s| s.cast(dtype)).collect();
+        self.slots.insert(variable.id(), slots);
+        Ok(())
+    }
+
+    /// Nadam's running product of momentum factors (1 for the other algorithms); saved with
+    /// the optimizer's state because it depends on the whole history of steps.
+    pub fn momentum_product(&self) -> f64 {
+        self.momentum_product
+    }
+
+    pub fn set_momentum_product(&mut self, value: f64) {
+        self.momentum_product = value;
+    }
+
     /// Applies one step to `(gradient, variable)` pairs (Keras's order). Gradients are cast to
     /// their variable's dtype; a gradient whose shape differs from its variable's is an error,
     /// reported before any variable changes.

@@ -1,0 +1,297 @@
+//! The bytes on disk: a [safetensors](https://huggingface.co/docs/safetensors) file, written
+//! atomically and read with every offset, size and dtype checked before anything is allocated
+//! from it.
+//!
+//! Parsing and validation are the `safetensors` crate's (the reference implementation: header
+//! size capped at 100 MB, JSON header, tensors contiguous, in bounds, non-overlapping, their byte
+//! lengths equal to their shapes times their dtype's size, the file ending where the last tensor
+//! does). On top of it this module only converts between its byte views and the engine's
+//! [`Storage`], and does the write-to-temporary, flush, sync, rename dance.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, View};
+
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Storage};
+
+/// A safetensors file in memory: its string metadata and its tensors, in file order.
+#[derive(Debug, Clone)]
+pub struct TensorFile {
+    pub metadata: HashMap<String, String>,
+    pub tensors: Vec<(String, Storage)>,
+}
+
+impl TensorFile {
+    /// The tensor called `name`.
+    pub fn tensor(&self, name: &str) -> Option<&Storage> {
+        self.tensors.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+}
+
+/// One tensor as the `safetensors` serializer sees it: little-endian bytes, a dtype, a shape.
+struct Bytes {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl Bytes {
+    fn of(storage: &Storage) -> Bytes {
+        let (dtype, data) = match storage {
+            Storage::F32(a) => (
+                Dtype::F32,
+                a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+            ),
+            Storage::F64(a) => (
+                Dtype::F64,
+                a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+            ),
+        };
+        Bytes {
+            dtype,
+            shape: storage.shape().to_vec(),
+            data,
+        }
+    }
+}
+
+impl View for &Bytes {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Writes `tensors` and `metadata` to `path` atomically: the bytes go to a temporary file in the
+/// same directory, which is flushed, synced to disk and then renamed over `path`. A crash, a
+/// full disk or an error at any point leaves `path` as it was (the old file, or none) and
+/// removes the temporary file. With `overwrite` false an existing `path` is an error.
+pub fn write(
+    path: &Path,
+    tensors: &[(String, Storage)],
+    metadata: HashMap<String, String>,
+    overwrite: bool,
+) -> Result<()> {
+    let mut names = std::collections::HashSet::new();
+    for (name, _) in tensors {
+        if !names.insert(name.as_str()) {
+            return Err(Error::Format(format!(
+                "cannot save two tensors named '{name}' in {}",
+                path.display()
+            )));
+        }
+    }
+    if !overwrite && path.exists() {
+        return Err(Error::Io {
+            path: path.display().to_string(),
+            kind: std::io::ErrorKind::AlreadyExists,
+            message: "the file exists and overwrite is false".into(),
+        });
+    }
+    let views: Vec<(String, Bytes)> = tensors
+        .iter()
+        .map(|(name, s)| (name.clone(), Bytes::of(s)))
+        .collect();
+    let bytes =
+        safetensors::tensor::serialize(views.iter().map(|(n, b)| (n.as_str(), b)), Some(metadata))
+            .map_err(|e| Error::Format(format!("cannot serialize {}: {e}", path.display())))?;
+    write_atomic(path, &bytes)
+}
+
+/// `bytes` to `path` through a synced temporary file and a rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let directory = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| Error::Format(format!("{} does not name a file", path.display())))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file_name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(directory)
+        .map_err(|e| Error::io(path, &e))?;
+    // Dropping `temp` on any error below deletes the temporary file.
+    temp.write_all(bytes).map_err(|e| Error::io(path, &e))?;
+    temp.flush().map_err(|e| Error::io(path, &e))?;
+    temp.as_file().sync_all().map_err(|e| Error::io(path, &e))?;
+    temp.persist(path).map_err(|e| Error::io(path, &e.error))?;
+    // Make the rename itself durable; not every platform or file system can sync a directory,
+    // and the file is complete either way, so a failure here is not an error.
+    if let Ok(dir) = std::fs::File::open(directory) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads and validates a safetensors file. Errors name the file and what is wrong with it;
+/// a file that is not there is an [`Error::Io`] of kind `NotFound`.
+pub fn read(path: &Path) -> Result<TensorFile> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
+    parse(&bytes).map_err(|message| {
+        Error::Format(format!(
+            "{} is not a valid safetensors file: {message}",
+            path.display()
+        ))
+    })
+}
+
+/// Parses the bytes of a safetensors file (see [`read`]); the error is a description.
+pub fn parse(bytes: &[u8]) -> std::result::Result<TensorFile, String> {
+    let file = SafeTensors::deserialize(bytes).map_err(describe)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(describe)?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let mut tensors = Vec::with_capacity(file.len());
+    // File order (by offset), so that round trips keep the order they were written in.
+    let mut views: Vec<(String, safetensors::tensor::TensorView<'_>)> = file.tensors();
+    views.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
+    for (name, view) in views {
+        let storage = match view.dtype() {
+            Dtype::F32 => {
+                Storage::from_array(array(view.shape(), view.data(), f32::from_le_bytes)?)
+            }
+            Dtype::F64 => {
+                Storage::from_array(array(view.shape(), view.data(), f64::from_le_bytes)?)
+            }
+            other => {
+                return Err(format!(
+                "tensor '{name}' has dtype {other:?}; ferrograd reads float32 and float64 tensors"
+            ))
+            }
+        };
+        tensors.push((name, storage));
+    }
+    Ok(TensorFile { metadata, tensors })
+}
+
+fn array<F, const N: usize>(
+    shape: &[usize],
+    data: &[u8],
+    from: fn([u8; N]) -> F,
+) -> std::result::Result<ndarray::ArrayD<F>, String> {
+    let values: Vec<F> = data
+        .chunks_exact(N)
+        .map(|c| from(c.try_into().expect("chunks of N bytes")))
+        .collect();
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), values)
+        .map_err(|e| format!("a tensor's bytes do not fit its shape {shape:?}: {e}"))
+}
+
+fn describe(err: safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match err {
+        E::HeaderTooSmall => "the file is shorter than the 8-byte header length".into(),
+        E::HeaderTooLarge => "the header length is larger than the 100 MB limit".into(),
+        E::InvalidHeaderLength => "the header length runs past the end of the file".into(),
+        E::MetadataIncompleteBuffer => {
+            "the file's length does not match its header (truncated or extended)".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The dtype of stored tensors as the engine's.
+pub(crate) fn dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "float32",
+        DType::F64 => "float64",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::ArrayD;
+
+    fn f32s(shape: &[usize], values: Vec<f32>) -> Storage {
+        Storage::from_array(ArrayD::from_shape_vec(ndarray::IxDyn(shape), values).unwrap())
+    }
+
+    #[test]
+    fn round_trip_keeps_values_dtypes_order_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        let tensors = vec![
+            (
+                "b/kernel".to_string(),
+                f32s(&[2, 3], (0..6).map(|v| v as f32 * 0.5).collect()),
+            ),
+            (
+                "a/bias".to_string(),
+                Storage::from_array(ArrayD::from_elem(ndarray::IxDyn(&[4]), -1.25f64)),
+            ),
+            ("c/scalar".to_string(), f32s(&[], vec![7.0])),
+        ];
+        let meta = HashMap::from([("format".to_string(), "ferrograd".to_string())]);
+        write(&path, &tensors, meta.clone(), true).unwrap();
+        let back = read(&path).unwrap();
+        assert_eq!(back.metadata, meta);
+        let names: Vec<&str> = back.tensors.iter().map(|(n, _)| n.as_str()).collect();
+        // safetensors orders by dtype alignment then name; every tensor is there exactly once.
+        assert_eq!(names.len(), 3);
+        for (name, storage) in &tensors {
+            let got = back.tensor(name).unwrap();
+            assert_eq!(got.dtype(), storage.dtype());
+            assert_eq!(got.to_f64(), storage.to_f64());
+        }
+        assert!(write(&path, &tensors, HashMap::new(), false).is_err());
+    }
+
+    #[test]
+    fn every_truncation_and_a_lying_header_are_clean_errors() {
+        let tensors = [("w".to_string(), f32s(&[3], vec![1.0, 2.0, 3.0]))];
+        let views: Vec<(String, Bytes)> = tensors
+            .iter()
+            .map(|(n, s)| (n.clone(), Bytes::of(s)))
+            .collect();
+        let bytes =
+            safetensors::tensor::serialize(views.iter().map(|(n, b)| (n.as_str(), b)), None)
+                .unwrap();
+        assert!(parse(&bytes).is_ok());
+        for cut in 0..bytes.len() {
+            assert!(parse(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        // A header length of 2^63: refused before any allocation.
+        let mut huge = bytes.clone();
+        huge[..8].copy_from_slice(&(1u64 << 63).to_le_bytes());
+        assert!(parse(&huge).is_err());
+        // A shape that claims more elements than the bytes hold.
+        let text = String::from_utf8_lossy(&bytes).replace("[3]", "[9]");
+        assert!(parse(text.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        std::fs::write(&path, b"old").unwrap();
+        // Two tensors with the same name: refused before anything is written.
+        let t = f32s(&[1], vec![1.0]);
+        let dup = vec![("x".to_string(), t.clone()), ("x".to_string(), t)];
+        assert!(write(&path, &dup, HashMap::new(), true).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        // A directory that does not exist: the temporary file cannot even be created.
+        let missing = dir.path().join("missing").join("m.safetensors");
+        assert!(matches!(
+            write_atomic(&missing, b"new"),
+            Err(Error::Io {
+                kind: std::io::ErrorKind::NotFound,
+                ..
+            })
+        ));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the old file remains");
+    }
+}
