@@ -444,6 +444,7 @@ def conv_transpose_layer(
     activation: str,
     activation_params: dict[str, Any] | None = None,
     use_bias: bool = True,
+    output_padding: Sequence[int] | None = None,
 ) -> Layer: ...
 def separable_conv_layer(
     name: str,
