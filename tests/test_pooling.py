@@ -10,6 +10,11 @@ Sources of the references (Keras 3, channels_last):
 - keras/src/layers/pooling/base_global_pooling.py: max / mean over the spatial axes, ``keepdims``.
 - keras/src/layers/reshaping/{zero_padding,cropping,up_sampling}{1d,2d}.py: zeros added, rows
   removed, and nearest-neighbour repetition (``np.repeat``) along the spatial axes.
+- UpSampling2D(interpolation="bilinear") calls ``ops.image.resize(x, (h * sh, w * sw),
+  interpolation="bilinear")`` with ``antialias=False``: ``jax.image.resize(method="bilinear")`` /
+  TensorFlow's half-pixel-centre bilinear resize. Output pixel ``o`` of an axis scaled from ``n``
+  to ``m`` samples the input at ``(o + 0.5) * n / m - 0.5``, clamped to ``[0, n - 1]``, mixing the
+  two neighbouring pixels linearly (``ref_bilinear`` below, one output pixel at a time).
 Gradients are compared with central differences (conftest.numeric_gradients) in float64.
 """
 
@@ -76,6 +81,28 @@ def distinct_values(shape, seed):
     rng = np.random.default_rng(seed)
     n = math.prod(shape)
     return (rng.permutation(n).reshape(shape) * 0.1 - 0.05 * n).astype(np.float64)
+
+
+def ref_bilinear(x, size):
+    """Half-pixel-centre bilinear upsampling of a (batch, h, w, c) array by integer factors,
+    computed for each output pixel from its source coordinate."""
+    batch, h, w, c = x.shape
+    out_h, out_w = h * size[0], w * size[1]
+
+    def source(o, n, m):
+        coordinate = min(max((o + 0.5) * n / m - 0.5, 0.0), n - 1)
+        lower = math.floor(coordinate)
+        return lower, min(lower + 1, n - 1), coordinate - lower
+
+    out = np.zeros((batch, out_h, out_w, c))
+    for i in range(out_h):
+        r0, r1, fy = source(i, h, out_h)
+        for j in range(out_w):
+            c0, c1, fx = source(j, w, out_w)
+            top = (1 - fx) * x[:, r0, c0] + fx * x[:, r0, c1]
+            bottom = (1 - fx) * x[:, r1, c0] + fx * x[:, r1, c1]
+            out[:, i, j] = (1 - fy) * top + fy * bottom
+    return out
 
 
 POOLINGS_2D = {"max": layers.MaxPooling2D, "average": layers.AveragePooling2D}
@@ -244,6 +271,102 @@ def test_spatial_reshaping_forward_and_gradients(layer, reference):
     assert unknown == (None,) * (rank + 1) + (2,)
 
 
+# ----- UpSampling2D(interpolation="bilinear")
+
+
+def test_bilinear_upsampling_worked_examples():
+    # 2x of [[1, 2], [3, 4]]: output row/column o samples (o + 0.5) / 2 - 0.5 = -0.25 (clamped to
+    # 0), 0.25, 0.75, 1.25 (clamped to 1). Row 0 is [1, 1 + 0.25, 1 + 0.75, 2]; row 1 mixes rows 0
+    # and 1 as 0.75 / 0.25: [1.5, 1.75, 2.25, 2.5]; rows 2 and 3 mirror them.
+    x = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)
+    expected = [
+        [1.0, 1.25, 1.75, 2.0],
+        [1.5, 1.75, 2.25, 2.5],
+        [2.5, 2.75, 3.25, 3.5],
+        [3.0, 3.25, 3.75, 4.0],
+    ]
+    for dtype in ("float32", "float64"):
+        out = layers.UpSampling2D(interpolation="bilinear", dtype=dtype)(x.astype(dtype)).numpy()
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out[0, :, :, 0], expected)
+    # size (1, 3) of the row [0, 3]: columns sample (o + 0.5) / 3 - 0.5 = -1/3, 0, 1/3, 2/3, 1, 4/3
+    # -> [0, 0, 1, 2, 3, 3]; a factor of 1 keeps the rows as they are.
+    x = np.array([[0.0, 3.0], [6.0, 9.0]]).reshape(1, 2, 2, 1)
+    out = layers.UpSampling2D((1, 3), interpolation="Bilinear", dtype="float64")(x).numpy()[0, :, :, 0]
+    np.testing.assert_allclose(out, [[0, 0, 1, 2, 3, 3], [6, 6, 7, 8, 9, 9]], atol=1e-12)
+    # A single pixel stays constant.
+    out = layers.UpSampling2D((2, 3), interpolation="bilinear")(np.full((1, 1, 1, 2), 5.0, "float32")).numpy()
+    np.testing.assert_array_equal(out, np.full((1, 2, 3, 2), 5.0))
+
+
+@st.composite
+def upsampling_case(draw, max_side=5, max_batch=3):
+    shape = (
+        draw(st.integers(1, max_batch)),
+        draw(st.integers(1, max_side)),
+        draw(st.integers(1, max_side)),
+        draw(st.integers(1, 3)),
+    )
+    size = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    return shape, size, draw(st.integers(0, 2**16))
+
+
+@FORWARD_SETTINGS
+@given(upsampling_case())
+def test_bilinear_upsampling_matches_the_reference(case):
+    shape, size, seed = case
+    x = np.random.default_rng(seed).normal(size=shape)
+    expected = ref_bilinear(x, size)
+    out = layers.UpSampling2D(size, interpolation="bilinear", dtype="float64")(x).numpy()
+    assert out.shape == (shape[0], shape[1] * size[0], shape[2] * size[1], shape[3])
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    out32 = layers.UpSampling2D(size, interpolation="bilinear")(x.astype(np.float32)).numpy()
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, expected, rtol=1e-5, atol=1e-5)
+
+
+@GRAD_SETTINGS
+@given(upsampling_case(max_side=4, max_batch=2))
+def test_bilinear_upsampling_gradients(case):
+    shape, size, seed = case
+    x = np.random.default_rng(seed).normal(size=shape)
+    assert_gradients_match(layers.UpSampling2D(size, interpolation="bilinear", dtype="float64"), [x])
+
+
+def test_bilinear_upsampling_large_batch_takes_the_parallel_path():
+    x = np.random.default_rng(5).normal(size=(12, 16, 12, 8))
+    layer = layers.UpSampling2D((2, 3), interpolation="bilinear", dtype="float64")
+    np.testing.assert_allclose(layer(x).numpy(), ref_bilinear(x, (2, 3)), rtol=1e-12, atol=1e-12)
+    xt = fg.tensor(x, requires_grad=True, dtype="float64")
+    layer(xt).sum().backward()
+    # Each input pixel's weights over the output sum to the scale factors' product: 2 * 3.
+    np.testing.assert_allclose(xt.grad.numpy(), np.full(x.shape, 6.0), rtol=1e-12)
+
+
+def test_bilinear_upsampling_shapes_config_and_training():
+    layer = layers.UpSampling2D((2, 3), interpolation="bilinear")
+    assert layer(fg.Input((4, None, 2))).shape == (None, 8, None, 2)
+    config = layer.get_config()
+    assert config["interpolation"] == "bilinear" and config["size"] == (2, 3)
+    assert layers.UpSampling2D.from_config(config).get_config() == config
+    assert layers.UpSampling2D(interpolation="BILINEAR").interpolation == "bilinear"
+    fg.utils.set_random_seed(0)
+    model = fg.Sequential(
+        [
+            fg.Input((4, 4, 1)),
+            layers.Conv2D(2, 3, padding="same"),
+            layers.UpSampling2D(interpolation="bilinear"),
+            layers.Conv2D(1, 3, padding="same"),
+        ]
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 4, 4, 1)).astype(np.float32)
+    y = np.stack([ref_bilinear(s[None], (2, 2))[0] for s in x]).astype(np.float32)
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(x, y, epochs=5, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
 # ----- symbolic shapes (Keras's formulas)
 
 
@@ -356,8 +479,18 @@ def test_bad_arguments():
         layers.UpSampling2D((0, 1))
     with pytest.raises(NotImplementedError):
         layers.MaxPooling2D(data_format="channels_first")
-    with pytest.raises(NotImplementedError):
-        layers.UpSampling2D(interpolation="bilinear")
+    # Keras's other resize methods are not implemented; unknown names are invalid. Both name
+    # the supported ones.
+    for name in ("bicubic", "lanczos3", "Lanczos5"):
+        with pytest.raises(NotImplementedError, match=r"interpolation='[a-zA-Z0-9]+'.*'nearest', 'bilinear'"):
+            layers.UpSampling2D(interpolation=name)
+    for name in ("area", "linear", "", None):
+        with pytest.raises(ValueError, match=r"`interpolation`.*\('nearest', 'bilinear'\).*Received"):
+            layers.UpSampling2D(interpolation=name)
+    with pytest.raises(ValueError, match=r"`size` argument must be a tuple of 2 integers.*\(2, 2, 2\)"):
+        layers.UpSampling2D((2, 2, 2), interpolation="bilinear")
+    with pytest.raises(ValueError, match=r"expects a 4-D input.*\(2, 4, 4\)"):
+        layers.UpSampling2D(interpolation="bilinear")(np.zeros((2, 4, 4), np.float32))
 
 
 def test_cropping_everything_is_a_clear_error():

@@ -312,7 +312,18 @@ class DepthwiseConv2D(BaseDepthwiseConv):
 class BaseConvTranspose(EngineLayer):
     """Keras's ``BaseConvTranspose``: the transpose (input gradient) of a convolution; kernel
     ``(*kernel_size, filters, channels)``. Output length per axis, with the dilated kernel span
-    ``k'``: ``in * stride + max(k' - stride, 0)`` for "valid", ``in * stride`` for "same"."""
+    ``k'`` (Keras's ``compute_conv_transpose_output_shape``): ``in * stride + max(k' - stride, 0)``
+    for "valid" and ``in * stride`` for "same"; with ``output_padding`` ``p`` (an int or one per
+    axis, each ``< strides``) ``(in - 1) * stride + k' + p`` for "valid" and
+    ``(in - 1) * stride + k' % 2 + p`` for "same".
+
+    Example::
+
+        >>> import numpy as np, ferrograd as fg
+        >>> layer = fg.layers.Conv2DTranspose(4, 3, strides=2, output_padding=1)
+        >>> layer(np.zeros((1, 5, 5, 2), "float32")).shape
+        (1, 12, 12, 4)
+    """
 
     rank = 2
 
@@ -339,8 +350,6 @@ class BaseConvTranspose(EngineLayer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if kernel_constraint is not None or bias_constraint is not None:
             raise NotImplementedError("weight constraints are not supported yet")
-        if output_padding is not None:
-            raise NotImplementedError("output_padding is not supported yet")
         rank = self.rank
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError(
@@ -352,7 +361,12 @@ class BaseConvTranspose(EngineLayer):
         self.dilation_rate = _tuple(dilation_rate, rank, "dilation_rate")
         _window_checks(self.kernel_size, self.strides, self.dilation_rate)
         self.padding = _padding(padding, 2)  # "causal" has no transpose
-        self.output_padding = None
+        self.output_padding = None if output_padding is None else _tuple(output_padding, rank, "output_padding")
+        if self.output_padding is not None and any(p >= s for p, s in zip(self.output_padding, self.strides)):
+            # Keras's check and message (base_conv_transpose.py).
+            raise ValueError(
+                f"`output_padding` must be < `strides`. output_padding={self.output_padding}, strides={self.strides}"
+            )
         self.data_format = _data_format(data_format)
         self.activation, engine_name = _resolve_activation(activation)
         self._python_activation = None if engine_name is not None else self.activation
@@ -371,6 +385,7 @@ class BaseConvTranspose(EngineLayer):
             engine_name or "linear",
             None,
             self.use_bias,
+            None if self.output_padding is None else list(self.output_padding),
         )
 
     def _calls_python(self) -> bool:

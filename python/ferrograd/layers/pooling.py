@@ -1,7 +1,7 @@
 """Keras's pooling and spatial reshaping layers, channels_last: ``MaxPooling1D/2D``,
 ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``,
-``ZeroPadding1D/2D``, ``Cropping1D/2D`` and ``UpSampling1D/2D`` (nearest). Each computes in
-Rust; the classes here hold Keras's arguments, defaults and configs.
+``ZeroPadding1D/2D``, ``Cropping1D/2D`` and ``UpSampling1D/2D`` (nearest, or bilinear in 2-D).
+Each computes in Rust; the classes here hold Keras's arguments, defaults and configs.
 
 Example::
 
@@ -332,9 +332,45 @@ class UpSampling1D(EngineLayer):
         return {**super().get_config(), "size": self.size}
 
 
+# Keras 3's ``ops.image.resize`` interpolations (its JAX/TensorFlow/numpy backends'
+# ``RESIZE_INTERPOLATIONS``; there is no "area"), and the ones implemented here.
+_KERAS_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
+_SUPPORTED_INTERPOLATIONS = ("nearest", "bilinear")
+
+
+def _interpolation(value: Any) -> str:
+    """Keras lower-cases the name; unknown names are a ValueError, Keras's other resize methods
+    a NotImplementedError, both naming the supported ones."""
+    name = value.lower() if isinstance(value, str) else value
+    if name in _SUPPORTED_INTERPOLATIONS:
+        return name
+    if name in _KERAS_INTERPOLATIONS:
+        raise NotImplementedError(
+            f"interpolation={value!r} is not implemented yet; UpSampling2D supports "
+            f"{', '.join(repr(n) for n in _SUPPORTED_INTERPOLATIONS)}"
+        )
+    raise ValueError(
+        "Invalid value for argument `interpolation`. Expected one of "
+        f"{_SUPPORTED_INTERPOLATIONS} (Keras also knows {_KERAS_INTERPOLATIONS[2:]}, not implemented "
+        f"here). Received: interpolation={value!r}"
+    )
+
+
 class UpSampling2D(EngineLayer):
-    """Keras's ``UpSampling2D(size=(2, 2), interpolation="nearest")``: rows and columns
-    repeated (only nearest-neighbour interpolation is implemented)."""
+    """Keras's ``UpSampling2D(size=(2, 2), interpolation="nearest")``: rows and columns repeated
+    (``"nearest"``) or interpolated (``"bilinear"``: Keras 3's ``ops.image.resize``, half-pixel
+    centres, edges clamped, no antialiasing), by any positive integer factors.
+
+    Example::
+
+        >>> import numpy as np, ferrograd as fg
+        >>> x = np.array([[1.0, 2.0], [3.0, 4.0]], "float32").reshape(1, 2, 2, 1)
+        >>> fg.layers.UpSampling2D(interpolation="bilinear")(x).numpy()[0, :, :, 0]
+        array([[1.  , 1.25, 1.75, 2.  ],
+               [1.5 , 1.75, 2.25, 2.5 ],
+               [2.5 , 2.75, 3.25, 3.5 ],
+               [3.  , 3.25, 3.75, 4.  ]], dtype=float32)
+    """
 
     def __init__(
         self, size: Any = (2, 2), data_format: str | None = None, interpolation: str = "nearest", **kwargs: Any
@@ -342,10 +378,8 @@ class UpSampling2D(EngineLayer):
         super().__init__(**kwargs)
         self.size = _standardize_tuple(size, 2, "size")
         self.data_format = _channels_last(data_format)
-        if interpolation != "nearest":
-            raise NotImplementedError(f"only interpolation='nearest' is supported, got {interpolation!r}")
-        self.interpolation = interpolation
-        self._core_layer = _core.upsampling_layer(self.name, list(self.size))
+        self.interpolation = _interpolation(interpolation)
+        self._core_layer = _core.upsampling_layer(self.name, list(self.size), self.interpolation)
         self.built = True
 
     def get_config(self) -> dict[str, Any]:

@@ -74,9 +74,10 @@ fn depthwise_conv_layer(
     Ok(PyLayer::wrap(layer))
 }
 
-/// Keras's `Conv1DTranspose`/`Conv2DTranspose`.
+/// Keras's `Conv1DTranspose`/`Conv2DTranspose`; `output_padding` `None` lets Keras's rule
+/// infer the output length.
 #[pyfunction]
-#[pyo3(signature = (name, filters, kernel_size, strides, padding, dilation_rate, activation, activation_params=None, use_bias=true))]
+#[pyo3(signature = (name, filters, kernel_size, strides, padding, dilation_rate, activation, activation_params=None, use_bias=true, output_padding=None))]
 #[allow(clippy::too_many_arguments)]
 fn conv_transpose_layer(
     name: String,
@@ -88,6 +89,7 @@ fn conv_transpose_layer(
     activation: &str,
     activation_params: Option<&Bound<'_, PyDict>>,
     use_bias: bool,
+    output_padding: Option<Vec<usize>>,
 ) -> PyResult<PyLayer> {
     let activation = parse_activation(activation, activation_params)?;
     let padding = Padding::parse(padding).py()?;
@@ -101,6 +103,7 @@ fn conv_transpose_layer(
         activation,
         use_bias,
     )
+    .and_then(|layer| layer.with_output_padding(output_padding))
     .py()?;
     Ok(PyLayer::wrap(layer))
 }

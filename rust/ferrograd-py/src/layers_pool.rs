@@ -1,7 +1,9 @@
 //! Bindings of the pooling and spatial reshaping layers: constructors of `_core.Layer` for
 //! `ferrograd.layers.pooling`. The Keras classes there check and normalize the arguments.
 
-use ferrograd::nn::{Cropping, GlobalPooling, PoolMode, Pooling, UpSampling, ZeroPadding};
+use ferrograd::nn::{
+    Cropping, GlobalPooling, Interpolation, PoolMode, Pooling, UpSampling, ZeroPadding,
+};
 use ferrograd::ops::PoolPadding;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -68,10 +70,15 @@ fn cropping_layer(name: String, cropping: Vec<(usize, usize)>) -> PyResult<PyLay
     Ok(PyLayer::wrap(Cropping::new(name, cropping).py()?))
 }
 
-/// `UpSampling1D/2D` (nearest): a repeat count per spatial axis.
+/// `UpSampling1D/2D`: a factor per spatial axis and Keras's `interpolation` ("nearest", or
+/// "bilinear" for 2-D).
 #[pyfunction]
-fn upsampling_layer(name: String, size: Vec<usize>) -> PyResult<PyLayer> {
-    Ok(PyLayer::wrap(UpSampling::new(name, size).py()?))
+#[pyo3(signature = (name, size, interpolation="nearest"))]
+fn upsampling_layer(name: String, size: Vec<usize>, interpolation: &str) -> PyResult<PyLayer> {
+    let interpolation = Interpolation::parse(interpolation).py()?;
+    Ok(PyLayer::wrap(
+        UpSampling::with_interpolation(name, size, interpolation).py()?,
+    ))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

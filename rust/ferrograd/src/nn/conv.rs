@@ -569,11 +569,24 @@ impl Layer for DepthwiseConv {
 
 /// Keras's `Conv1DTranspose` and `Conv2DTranspose`: the transpose (input gradient) of a
 /// convolution, kernel `(*kernel_size, filters, in)`. Output length per axis, with the dilated
-/// kernel span `k'`: `in · stride + max(k' - stride, 0)` for "valid", `in · stride` for "same".
+/// kernel span `k'` (Keras's `compute_conv_transpose_output_shape`):
+/// - without `output_padding`: `in · stride + max(k' - stride, 0)` for "valid", `in · stride`
+///   for "same";
+/// - with `output_padding` `p` (`p < stride`): `(in - 1) · stride + k' + p` for "valid",
+///   `(in - 1) · stride + k' % 2 + p` for "same" (`k' - 2 · (k' / 2)`).
+///
+/// Every input pixel spreads `x · kernel` onto outputs `i · stride + tap · dilation - crop`,
+/// with `crop = k' - 1 - left_pad` and Keras's `left_pad` (its JAX rule, which its torch
+/// backend reproduces by cropping): 0 for "valid"; for "same"
+/// `min(ceil(pad_len / 2), k' - 1)` with `pad_len = stride + k' - 2` (no `output_padding`) or
+/// `k' + k' % 2 - 2 + p`. Output positions no tap reaches (the extra `p` of "valid") hold only
+/// the bias.
 pub struct ConvTranspose {
     core: LayerCore,
     filters: usize,
     window: Window,
+    /// Keras's `output_padding`, one value per spatial axis, each below its stride.
+    output_padding: Option<Vec<usize>>,
     activation: Activation,
     use_bias: bool,
     pub kernel_initializer: Initializer,
@@ -614,6 +627,7 @@ impl ConvTranspose {
             core: LayerCore::new(name),
             filters,
             window,
+            output_padding: None,
             activation,
             use_bias,
             kernel_initializer: Initializer::named("glorot_uniform").expect("known initializer"),
@@ -631,14 +645,101 @@ impl ConvTranspose {
         }
     }
 
-    /// Keras's `deconv_output_length` (without `output_padding`).
-    fn output_length(&self, axis: usize, input: usize) -> usize {
+    /// Sets Keras's `output_padding` (`None`: inferred, Keras's default): one value per
+    /// spatial axis, each smaller than that axis's stride, as Keras requires (a larger one
+    /// would add outputs that no input reaches beyond one stride).
+    pub fn with_output_padding(mut self, output_padding: Option<Vec<usize>>) -> Result<Self> {
+        if let Some(padding) = &output_padding {
+            let strides = &self.window.strides;
+            if padding.len() != self.window.rank {
+                return Err(Error::argument(
+                    self.op(),
+                    format!(
+                        "output_padding needs {} value(s), one per spatial axis, got {padding:?}",
+                        self.window.rank
+                    ),
+                ));
+            }
+            if padding.iter().zip(strides).any(|(p, s)| p >= s) {
+                return Err(Error::argument(
+                    self.op(),
+                    format!(
+                        "`output_padding` must be < `strides`. output_padding={padding:?}, \
+                         strides={strides:?}"
+                    ),
+                ));
+            }
+        }
+        self.output_padding = output_padding;
+        Ok(self)
+    }
+
+    pub fn output_padding(&self) -> Option<&[usize]> {
+        self.output_padding.as_deref()
+    }
+
+    /// The dilated kernel span `k'` and the stride of spatial axis `axis`.
+    fn span_and_stride(&self, axis: usize) -> (usize, usize) {
         let w = &self.window;
-        let span = (w.kernel_size[axis] - 1) * w.dilation_rate[axis] + 1;
-        let stride = w.strides[axis];
-        match w.padding {
-            Padding::Same => input * stride,
-            _ => input * stride + span.saturating_sub(stride),
+        (
+            (w.kernel_size[axis] - 1) * w.dilation_rate[axis] + 1,
+            w.strides[axis],
+        )
+    }
+
+    /// Keras's output length of one axis (`_get_output_shape_given_tf_padding`); 0 when
+    /// "same" with an even span, no `output_padding` of that axis and a single input step.
+    fn output_length(&self, axis: usize, input: usize) -> usize {
+        let (span, stride) = self.span_and_stride(axis);
+        let same = self.window.padding == Padding::Same;
+        match (self.output_padding.as_ref().map(|p| p[axis]), same) {
+            (None, true) => input * stride,
+            (None, false) => input * stride + span.saturating_sub(stride),
+            (Some(extra), true) => (input.max(1) - 1) * stride + span % 2 + extra,
+            (Some(extra), false) => (input.max(1) - 1) * stride + span + extra,
+        }
+    }
+
+    /// The zeros `(before, after)` of the convolution this layer transposes, along one axis:
+    /// its input is our output (`output` long) and its output our input (`input` long).
+    /// `before` is the crop `k' - 1 - left_pad` (see the type's doc); `after` is the least
+    /// padding that still gives `input` windows (the convolution ignores any leftover tail, the
+    /// `output_padding` positions).
+    fn conv_padding(&self, axis: usize, input: usize, output: usize) -> (usize, usize) {
+        let (span, stride) = self.span_and_stride(axis);
+        let left_pad = match self.window.padding {
+            Padding::Same => {
+                let pad_len = match &self.output_padding {
+                    None => stride + span - 2,
+                    Some(extra) => span + span % 2 - 2 + extra[axis],
+                };
+                pad_len.div_ceil(2).min(span - 1)
+            }
+            _ => span - 1,
+        };
+        let before = span - 1 - left_pad;
+        let reach = (input.max(1) - 1) * stride + span;
+        (before, reach.saturating_sub(output + before))
+    }
+
+    /// The engine's options for an input of spatial sizes `input` and output sizes `output`.
+    fn options(&self, input: &[usize], output: &[usize]) -> Conv2dOptions {
+        let w = &self.window;
+        let pad = |a: usize| self.conv_padding(a, input[a], output[a]);
+        if w.rank == 1 {
+            Conv2dOptions {
+                strides: [1, w.strides[0]],
+                dilation: [1, w.dilation_rate[0]],
+                padding: [(0, 0), pad(0)],
+                groups: 1,
+            }
+        } else {
+            Conv2dOptions {
+                strides: [w.strides[0], w.strides[1]],
+                dilation: [w.dilation_rate[0], w.dilation_rate[1]],
+                padding: [pad(0), pad(1)],
+                groups: 1,
+            }
         }
     }
 }
@@ -694,7 +795,28 @@ impl Layer for ConvTranspose {
             }
         }
         let mut out = vec![shape[0]];
-        out.extend((0..self.window.rank).map(|a| shape[1 + a].map(|d| self.output_length(a, d))));
+        for axis in 0..self.window.rank {
+            let length = shape[1 + axis].map(|d| self.output_length(axis, d));
+            if length == Some(0) || shape[1 + axis] == Some(0) {
+                return Err(Error::shape(
+                    self.op(),
+                    format!(
+                        "layer '{}' (kernel_size {:?}, strides {:?}, padding '{}', \
+                         output_padding {}) has an empty input or output along spatial axis \
+                         {axis} for input shape {}",
+                        self.name(),
+                        self.window.kernel_size,
+                        self.window.strides,
+                        self.window.padding.name(),
+                        self.output_padding
+                            .as_ref()
+                            .map_or("None".to_string(), |p| format!("{p:?}")),
+                        format_shape(shape)
+                    ),
+                ));
+            }
+            out.push(length);
+        }
         out.push(Some(self.filters));
         Ok(vec![out])
     }
@@ -719,7 +841,7 @@ impl Layer for ConvTranspose {
         let out: Vec<usize> = (0..rank)
             .map(|a| self.output_length(a, xs[1 + a]))
             .collect();
-        let options = self.window.options(&out, 1);
+        let options = self.options(&xs[1..1 + rank], &out);
         let bias = self.core.weight("bias");
         let y = if rank == 2 {
             x.conv2d_transpose(&kernel, bias.as_ref(), [out[0], out[1]], &options)?
@@ -997,6 +1119,96 @@ mod tests {
             .remove(0);
         assert_eq!(y.shape(), vec![1, 4, 1]);
         assert_eq!(values(&y), vec![10.0, 21.0, 32.0, 43.0]);
+    }
+
+    fn transpose_1d(padding: Padding, output_padding: Option<Vec<usize>>) -> ConvTranspose {
+        let layer = ConvTranspose::new(
+            "t",
+            1,
+            vec![3],
+            vec![2],
+            padding,
+            vec![1],
+            Activation::Linear,
+            false,
+        )
+        .unwrap()
+        .with_output_padding(output_padding)
+        .unwrap();
+        build(&layer, &[vec![None, Some(2), Some(1)]], DType::F32).unwrap();
+        layer.weights()[0]
+            .value
+            .assign(t32(&[3, 1, 1], &[1.0, 10.0, 100.0]).storage())
+            .unwrap();
+        layer
+    }
+
+    #[test]
+    fn output_padding_follows_keras() {
+        // Input [1, 2], kernel taps [1, 10, 100], stride 2: the full scatter puts 1 · taps at
+        // 0..3 and 2 · taps at 2..5, giving [1, 10, 102, 20, 200].
+        let x = t32(&[1, 2, 1], &[1.0, 2.0]);
+        let cases: [(Padding, Option<Vec<usize>>, Vec<f64>); 5] = [
+            // "valid", inferred: (2 - 1) · 2 + 3 = 5 = the full scatter.
+            (Padding::Valid, None, vec![1.0, 10.0, 102.0, 20.0, 200.0]),
+            // "valid", p = 1: one more position that no tap reaches.
+            (
+                Padding::Valid,
+                Some(vec![1]),
+                vec![1.0, 10.0, 102.0, 20.0, 200.0, 0.0],
+            ),
+            // "same", inferred: 2 · 2 = 4; pad_len 3, left_pad 2, crop 0.
+            (Padding::Same, None, vec![1.0, 10.0, 102.0, 20.0]),
+            // "same", p = 0: (2 - 1) · 2 + 3 % 2 = 3; pad_len 2, left_pad 1, crop 1.
+            (Padding::Same, Some(vec![0]), vec![10.0, 102.0, 20.0]),
+            // "same", p = 1: 4; pad_len 3, left_pad 2, crop 0.
+            (Padding::Same, Some(vec![1]), vec![1.0, 10.0, 102.0, 20.0]),
+        ];
+        for (padding, output_padding, expected) in cases {
+            let layer = transpose_1d(padding, output_padding.clone());
+            let shape = layer
+                .output_shapes(&[vec![None, Some(2), Some(1)]])
+                .unwrap();
+            assert_eq!(shape[0][1], Some(expected.len()), "{output_padding:?}");
+            let y = layer.call(std::slice::from_ref(&x), false).unwrap();
+            assert_eq!(values(&y[0]), expected, "{padding:?} {output_padding:?}");
+        }
+    }
+
+    #[test]
+    fn output_padding_is_checked() {
+        let make = |strides: Vec<usize>, output_padding: Vec<usize>| {
+            let rank = strides.len();
+            ConvTranspose::new(
+                "t",
+                1,
+                vec![2; rank],
+                strides,
+                Padding::Same,
+                vec![1; rank],
+                Activation::Linear,
+                true,
+            )
+            .unwrap()
+            .with_output_padding(Some(output_padding))
+        };
+        let err = make(vec![2, 3], vec![1, 3]).err().unwrap().to_string();
+        assert!(
+            err.contains("must be < `strides`") && err.contains("[1, 3]") && err.contains("[2, 3]"),
+            "{err}"
+        );
+        let err = make(vec![2, 2], vec![1]).err().unwrap().to_string();
+        assert!(err.contains("2 value(s)") && err.contains("[1]"), "{err}");
+        // "same" with an even kernel, p = 0 and one input step: Keras's length is 0.
+        let layer = make(vec![1], vec![0]).unwrap();
+        let err = layer
+            .output_shapes(&[vec![None, Some(1), Some(3)]])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("empty") && err.contains("(None, 1, 3)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use merge::{Merge, MergeOp};
 pub use normalization::{BatchNormalization, GroupNormalization, LayerNormalization};
-pub use pooling::{Cropping, GlobalPooling, PoolMode, Pooling, UpSampling, ZeroPadding};
+pub use pooling::{
+    Cropping, GlobalPooling, Interpolation, PoolMode, Pooling, UpSampling, ZeroPadding,
+};
 pub use prelu::PRelu;
 pub use recurrent::{
     Bidirectional, BidirectionalMerge, Embedding, Recurrent, RecurrentConfig, TimeDistributed,

@@ -1,7 +1,8 @@
 //! Keras's pooling and spatial reshaping layers, channels-last, over 1 or 2 spatial axes:
 //! `MaxPooling1D/2D`, `AveragePooling1D/2D` ([`Pooling`]), `GlobalMaxPooling1D/2D`,
 //! `GlobalAveragePooling1D/2D` ([`GlobalPooling`]), `ZeroPadding1D/2D` ([`ZeroPadding`]),
-//! `Cropping1D/2D` ([`Cropping`]) and `UpSampling1D/2D` ([`UpSampling`], nearest neighbour).
+//! `Cropping1D/2D` ([`Cropping`]) and `UpSampling1D/2D` ([`UpSampling`], nearest neighbour, or
+//! bilinear in 2-D: see [`Interpolation`]).
 //!
 //! Inputs are `(batch, length, channels)` for the 1-D layers and `(batch, height, width,
 //! channels)` for the 2-D ones. The 1-D poolings run the 2-D kernel on a `(batch, 1, length,
@@ -420,15 +421,64 @@ impl Layer for Cropping {
     }
 }
 
-/// Keras's `UpSampling1D/2D` with nearest-neighbour interpolation: each element repeated
-/// `size` times along its spatial axis.
+/// How [`UpSampling`] fills the new rows and columns (Keras's `interpolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    /// Each element repeated `size` times (Keras's default, the only mode of `UpSampling1D`).
+    Nearest,
+    /// Half-pixel-centred bilinear interpolation with clamped edges, as Keras 3's
+    /// `ops.image.resize(interpolation="bilinear")`; `UpSampling2D` only.
+    Bilinear,
+}
+
+impl Interpolation {
+    /// The interpolations Keras's `UpSampling2D` accepts that are implemented here.
+    pub const SUPPORTED: [&'static str; 2] = ["nearest", "bilinear"];
+
+    /// Keras's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interpolation::Nearest => "nearest",
+            Interpolation::Bilinear => "bilinear",
+        }
+    }
+
+    /// From Keras's name, case-insensitive as Keras (which lower-cases it).
+    pub fn parse(name: &str) -> Result<Interpolation> {
+        match name.to_ascii_lowercase().as_str() {
+            "nearest" => Ok(Interpolation::Nearest),
+            "bilinear" => Ok(Interpolation::Bilinear),
+            _ => Err(Error::argument(
+                "UpSampling",
+                format!(
+                    "interpolation must be one of {:?}, got '{name}'",
+                    Interpolation::SUPPORTED
+                ),
+            )),
+        }
+    }
+}
+
+/// Keras's `UpSampling1D/2D`: each spatial axis made `size` times longer, by repeating its
+/// elements (nearest) or, for 2-D inputs, by bilinear interpolation.
 pub struct UpSampling {
     core: LayerCore,
     size: Vec<usize>,
+    interpolation: Interpolation,
 }
 
 impl UpSampling {
+    /// Nearest-neighbour upsampling by `size` (one factor per spatial axis).
     pub fn new(name: impl Into<String>, size: Vec<usize>) -> Result<UpSampling> {
+        UpSampling::with_interpolation(name, size, Interpolation::Nearest)
+    }
+
+    /// Upsampling by `size` with the given interpolation; bilinear needs two spatial axes.
+    pub fn with_interpolation(
+        name: impl Into<String>,
+        size: Vec<usize>,
+        interpolation: Interpolation,
+    ) -> Result<UpSampling> {
         spatial_rank("UpSampling", size.len())?;
         if size.contains(&0) {
             return Err(Error::argument(
@@ -436,13 +486,30 @@ impl UpSampling {
                 format!("size must be positive, got {size:?}"),
             ));
         }
+        if interpolation != Interpolation::Nearest && size.len() != 2 {
+            return Err(Error::argument(
+                "UpSampling",
+                format!(
+                    "interpolation='{}' needs 2 spatial axes (UpSampling2D), got size {size:?}",
+                    interpolation.name()
+                ),
+            ));
+        }
         let core = LayerCore::new(name);
         core.set_built();
-        Ok(UpSampling { core, size })
+        Ok(UpSampling {
+            core,
+            size,
+            interpolation,
+        })
     }
 
     pub fn size(&self) -> &[usize] {
         &self.size
+    }
+
+    pub fn interpolation(&self) -> Interpolation {
+        self.interpolation
     }
 }
 
@@ -472,13 +539,28 @@ impl Layer for UpSampling {
     fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = single(self.name(), inputs)?;
         self.output_shapes(&[known(&x.shape())])?;
+        let shape = x.shape();
+        if self.interpolation == Interpolation::Bilinear {
+            if shape[1] == 0 || shape[2] == 0 {
+                return Err(Error::Shape {
+                    op: "UpSampling",
+                    message: format!(
+                        "layer '{}' cannot interpolate an empty image, got input shape {}",
+                        self.name(),
+                        format_shape(&known(&shape))
+                    ),
+                });
+            }
+            let size = [shape[1] * self.size[0], shape[2] * self.size[1]];
+            return Ok(vec![x.resize_bilinear(size)?]);
+        }
         let mut y = x.clone();
         for (axis, &size) in self.size.iter().enumerate() {
             if size == 1 {
                 continue;
             }
             // A gather of [0, 0, .., 1, 1, ..]: its backward sums each repeat's gradient.
-            let len = x.shape()[1 + axis];
+            let len = shape[1 + axis];
             let indices: Vec<i64> = (0..len as i64)
                 .flat_map(|i| std::iter::repeat_n(i, size))
                 .collect();
@@ -554,6 +636,50 @@ mod tests {
         assert!(crop
             .output_shapes(&[vec![None, Some(2), Some(5), Some(1)]])
             .is_err());
+    }
+
+    #[test]
+    fn bilinear_upsampling_interpolates_between_half_pixel_centres() {
+        // 1x2 image [0, 1], size (2, 3): output columns sample x = (o + 0.5) / 3 - 0.5, i.e.
+        // -1/3 (clamped to 0), 0, 1/3, 2/3, 1, 4/3 (clamped to 1); both rows alike.
+        let x = ramp(&[1, 1, 2, 1]);
+        let up = UpSampling::with_interpolation("u", vec![2, 3], Interpolation::Bilinear).unwrap();
+        assert_eq!(up.class_name(), "UpSampling2D");
+        assert_eq!(up.interpolation().name(), "bilinear");
+        assert_eq!(
+            up.output_shapes(&[vec![None, Some(1), None, Some(1)]])
+                .unwrap(),
+            vec![vec![None, Some(2), None, Some(1)]]
+        );
+        let y = up.call(&[x], false).unwrap().remove(0);
+        assert_eq!(y.shape(), vec![1, 2, 6, 1]);
+        let row = [0.0, 0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0, 1.0];
+        let expected: Vec<f64> = row.iter().chain(row.iter()).copied().collect();
+        for (got, want) in values(&y).iter().zip(&expected) {
+            assert!(
+                (got - want).abs() < 1e-6,
+                "{:?} vs {expected:?}",
+                values(&y)
+            );
+        }
+    }
+
+    #[test]
+    fn interpolation_names_and_rank_are_checked() {
+        assert_eq!(
+            Interpolation::parse("BILINEAR").unwrap(),
+            Interpolation::Bilinear
+        );
+        let err = Interpolation::parse("bicubic").unwrap_err().to_string();
+        assert!(
+            err.contains("bicubic") && err.contains("nearest") && err.contains("bilinear"),
+            "{err}"
+        );
+        let err = UpSampling::with_interpolation("u", vec![2], Interpolation::Bilinear)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("2 spatial axes"), "{err}");
     }
 
     #[test]

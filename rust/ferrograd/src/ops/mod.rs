@@ -17,6 +17,7 @@ mod norm;
 mod pool;
 pub use pool::{Pool2dOptions, PoolPadding};
 mod reduce;
+mod resize;
 mod rnn;
 pub use rnn::{RnnCell, RnnSpec};
 mod shape;
