@@ -144,21 +144,37 @@ _BY_NAME: dict[str, Callable[..., Tensor]] = {
 }
 
 
-def get(identifier: str | Callable[..., Tensor] | None) -> Callable[..., Tensor]:
-    """An activation from its Keras name, a callable (returned as is) or ``None`` (linear)."""
+def get(identifier: str | Callable[..., Tensor] | dict[str, Any] | None) -> Callable[..., Tensor]:
+    """An activation from its Keras name, a callable (returned as is), Keras's serialized
+    function dict (a custom function is found through ``fg.saving``'s registry) or ``None``
+    (linear)."""
     if identifier is None:
         return linear
     if callable(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
+    if isinstance(identifier, dict) or isinstance(identifier, str):
+        from . import saving
+
+        found = saving.deserialize_keras_object(identifier)
+        if callable(found):
+            return found
     valid = ", ".join(sorted(_BY_NAME))
     raise ValueError(f"Unknown activation {identifier!r}; valid names are: {valid}")
 
 
-def serialize(activation: Callable[..., Tensor]) -> str:
-    """The Keras name of a built-in activation."""
+def serialize(activation: Callable[..., Tensor]) -> str | dict[str, Any]:
+    """The Keras name of a built-in activation; a registered custom function as Keras's
+    ``{"module", "class_name": "function", "config", "registered_name"}``."""
     for name, fn in _BY_NAME.items():
         if fn is activation:
             return "silu" if name == "swish" else name
-    raise ValueError(f"{activation!r} is not a built-in activation and has no name to serialize")
+    from . import saving
+
+    if activation in saving.get_custom_objects().values():
+        return saving.serialize_keras_object(activation)
+    raise ValueError(
+        f"{activation!r} is not a built-in activation and has no name to serialize; register it with "
+        "@fg.saving.register_serializable()"
+    )
