@@ -482,6 +482,9 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+Layer.build = _recording_build(Layer.build)  # type: ignore[method-assign]
+
+
 def _accepts_training(fn: Any) -> bool:
     import inspect
 
