@@ -714,3 +714,59 @@ def test_uncompiled_model_has_no_compile_config():
     model = fg.Sequential([layers.Input((2,)), layers.Dense(1)])
     assert model.get_compile_config() is None
     assert "compile_config" not in json.loads(model.to_json())
+
+
+@saving.register_serializable(package="TestSerialization")
+class HalvingSchedule(fg.optimizers.schedules.LearningRateSchedule):
+    """A Python schedule: the rate halves every ``period`` steps."""
+
+    def __init__(self, initial, period):
+        self.initial = initial
+        self.period = period
+
+    def __call__(self, step):
+        return self.initial * 0.5 ** (int(step) // self.period)
+
+    def get_config(self):
+        return {"initial": self.initial, "period": self.period}
+
+
+def squared_log_error(y_true, y_pred):
+    """A loss written in Python and not registered."""
+    return fg.ops.mean(fg.ops.square(fg.ops.log(y_pred + 1.0) - fg.ops.log(y_true + 1.0)), axis=-1)
+
+
+def test_custom_schedule_and_unregistered_loss_in_the_compile_config():
+    model = fg.Sequential([layers.Input((2,)), layers.Dense(1, activation="relu")])
+    model.compile(fg.optimizers.SGD(learning_rate=HalvingSchedule(0.1, 2)), loss=squared_log_error)
+    config = _json_round_trip(model.get_compile_config())
+    assert config["optimizer"]["config"]["learning_rate"]["registered_name"] == "TestSerialization>HalvingSchedule"
+    # Keras writes an unregistered function under its own name...
+    assert config["loss"] == {
+        "module": __name__,
+        "class_name": "function",
+        "config": "squared_log_error",
+        "registered_name": "squared_log_error",
+    }
+    # ...so it loads only when custom_objects names it
+    with pytest.raises(TypeError, match=r"'squared_log_error'.*custom_objects"):
+        fg.models.model_from_json(model.to_json())
+    loaded = fg.models.model_from_json(model.to_json(), custom_objects={"squared_log_error": squared_log_error})
+    assert isinstance(loaded.optimizer._learning_rate, HalvingSchedule)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    x = np.abs(RNG.normal(size=(16, 2)))
+    history = loaded.fit(x, x[:, :1], epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and loaded.optimizer.iterations == 4
+
+
+def test_unregistered_activation_function_loads_with_custom_objects():
+    def cube(x):
+        return x * x * x
+
+    dense = layers.Dense(2, activation=cube, name="cubic")
+    serialized = _json_round_trip(saving.serialize_keras_object(dense))
+    assert serialized["config"]["activation"]["registered_name"] == "cube"
+    with pytest.raises(TypeError, match="'cube'"):
+        saving.deserialize_keras_object(serialized)
+    clone = saving.deserialize_keras_object(serialized, custom_objects={"cube": cube})
+    assert clone.activation is cube

@@ -7,6 +7,7 @@ while ``keras.ops.gelu`` approximates. Every function is differentiable through 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from . import _core
@@ -165,16 +166,14 @@ def get(identifier: str | Callable[..., Tensor] | dict[str, Any] | None) -> Call
 
 
 def serialize(activation: Callable[..., Tensor]) -> str | dict[str, Any]:
-    """The Keras name of a built-in activation; a registered custom function as Keras's
-    ``{"module", "class_name": "function", "config", "registered_name"}``."""
+    """The Keras name of a built-in activation; a custom function as Keras's
+    ``{"module", "class_name": "function", "config", "registered_name"}`` (register it with
+    ``fg.saving.register_serializable``, or pass it in ``custom_objects`` when loading)."""
     for name, fn in _BY_NAME.items():
         if fn is activation:
             return "silu" if name == "swish" else name
+    if not inspect.isfunction(activation):
+        raise ValueError(f"{activation!r} is not a function and has no name to serialize")
     from . import saving
 
-    if activation in saving.get_custom_objects().values():
-        return saving.serialize_keras_object(activation)
-    raise ValueError(
-        f"{activation!r} is not a built-in activation and has no name to serialize; register it with "
-        "@fg.saving.register_serializable()"
-    )
+    return saving.serialize_keras_object(activation)

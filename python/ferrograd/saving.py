@@ -249,12 +249,9 @@ def _serialize_function(fn: Any) -> dict[str, Any]:
     module = _builtin_module(fn)
     if module is not None:
         return {"module": module, "class_name": "function", "config": fn.__name__, "registered_name": fn.__name__}
-    registered_name = _GLOBAL_CUSTOM_NAMES.get(fn)
-    if registered_name is None:
-        raise ValueError(
-            f"Cannot serialize the function {fn.__module__}.{fn.__name__}: it is not a built-in. Decorate it with "
-            "@fg.saving.register_serializable() so a saved config can name it."
-        )
+    # As Keras, an unregistered function is written under its own name: it loads only with
+    # custom_objects naming it.
+    registered_name = _GLOBAL_CUSTOM_NAMES.get(fn, fn.__name__)
     return {
         "module": fn.__module__,
         "class_name": "function",
