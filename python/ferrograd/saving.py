@@ -30,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "CustomObjectScope",
+    "UnknownObjectError",
     "custom_object_scope",
     "deserialize_keras_object",
     "get_custom_objects",
