@@ -118,7 +118,13 @@ def test_serialize_round_trip():
         clone = regularizers.deserialize(serialized)
         assert type(clone) is type(regularizer) and clone.get_config() == regularizer.get_config()
         assert type(regularizer).from_config(regularizer.get_config()).get_config() == regularizer.get_config()
-    assert regularizers.serialize(regularizers.L1L2(l1=0.5)) == {"class_name": "L1L2", "config": {"l1": 0.5, "l2": 0.0}}
+    # Keras 3's form: keras.regularizers.serialize(L1L2(l1=0.5)).
+    assert regularizers.serialize(regularizers.L1L2(l1=0.5)) == {
+        "module": "keras.regularizers",
+        "class_name": "L1L2",
+        "config": {"l1": 0.5, "l2": 0.0},
+        "registered_name": None,
+    }
 
 
 def test_unknown_names_list_the_valid_ones():
@@ -272,8 +278,9 @@ def test_layer_arguments_take_names_and_configs():
     assert isinstance(dense.kernel_regularizer, regularizers.L1) and dense.kernel_regularizer.l1 == 0.01
     assert isinstance(dense.bias_regularizer, regularizers.L2) and dense.bias_regularizer.l2 == 0.5
     config = dense.get_config()
-    assert config["kernel_regularizer"] == {"class_name": "L1", "config": {"l1": 0.01}}
-    assert config["bias_regularizer"] == {"class_name": "L2", "config": {"l2": 0.5}}
+    keras_form = {"module": "keras.regularizers", "registered_name": None}
+    assert config["kernel_regularizer"] == {"class_name": "L1", "config": {"l1": 0.01}, **keras_form}
+    assert config["bias_regularizer"] == {"class_name": "L2", "config": {"l2": 0.5}, **keras_form}
     with pytest.raises(ValueError, match="l3"):
         layers.Dense(2, kernel_regularizer="l3")
     with pytest.raises(ValueError, match="l2"):

@@ -26,6 +26,7 @@ from . import (
     ops,
     optimizers,
     regularizers,
+    saving,
     utils,
 )
 from ._core import GradcheckError, Tensor, Variable, get_num_threads, set_num_threads, tensor
@@ -65,6 +66,7 @@ __all__ = [
     "ops",
     "optimizers",
     "regularizers",
+    "saving",
     "set_num_threads",
     "tensor",
     "utils",

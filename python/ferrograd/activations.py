@@ -7,6 +7,7 @@ while ``keras.ops.gelu`` approximates. Every function is differentiable through 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from . import _core
@@ -144,21 +145,35 @@ _BY_NAME: dict[str, Callable[..., Tensor]] = {
 }
 
 
-def get(identifier: str | Callable[..., Tensor] | None) -> Callable[..., Tensor]:
-    """An activation from its Keras name, a callable (returned as is) or ``None`` (linear)."""
+def get(identifier: str | Callable[..., Tensor] | dict[str, Any] | None) -> Callable[..., Tensor]:
+    """An activation from its Keras name, a callable (returned as is), Keras's serialized
+    function dict (a custom function is found through ``fg.saving``'s registry) or ``None``
+    (linear)."""
     if identifier is None:
         return linear
     if callable(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
+    if isinstance(identifier, dict) or isinstance(identifier, str):
+        from . import saving
+
+        found = saving.deserialize_keras_object(identifier)
+        if callable(found):
+            return found
     valid = ", ".join(sorted(_BY_NAME))
     raise ValueError(f"Unknown activation {identifier!r}; valid names are: {valid}")
 
 
-def serialize(activation: Callable[..., Tensor]) -> str:
-    """The Keras name of a built-in activation."""
+def serialize(activation: Callable[..., Tensor]) -> str | dict[str, Any]:
+    """The Keras name of a built-in activation; a custom function as Keras's
+    ``{"module", "class_name": "function", "config", "registered_name"}`` (register it with
+    ``fg.saving.register_serializable``, or pass it in ``custom_objects`` when loading)."""
     for name, fn in _BY_NAME.items():
         if fn is activation:
             return "silu" if name == "swish" else name
-    raise ValueError(f"{activation!r} is not a built-in activation and has no name to serialize")
+    if not inspect.isfunction(activation):
+        raise ValueError(f"{activation!r} is not a function and has no name to serialize")
+    from . import saving
+
+    return saving.serialize_keras_object(activation)

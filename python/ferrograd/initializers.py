@@ -203,10 +203,16 @@ _BY_NAME: dict[str, type[Initializer]] = {
 
 def get(identifier: Any) -> Initializer:
     """An initializer from a Keras string name, a class name, a serialized
-    ``{"class_name", "config"}`` dict, an instance or a callable."""
+    ``{"class_name", "config"}`` dict (a custom class is found through ``fg.saving``'s
+    registry), an instance or a callable."""
     if isinstance(identifier, dict):
-        cls = type(get(identifier.get("class_name")))
-        return cls.from_config(dict(identifier.get("config", {})))
+        name = identifier.get("class_name")
+        builtin = {cls.__name__: cls for cls in _BY_NAME.values()}
+        if name in builtin and identifier.get("registered_name") is None:
+            return builtin[name].from_config(dict(identifier.get("config", {})))
+        from . import saving
+
+        return saving.deserialize_keras_object(identifier)
     if isinstance(identifier, Initializer) or (callable(identifier) and not isinstance(identifier, type)):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
@@ -223,7 +229,10 @@ def get(identifier: Any) -> Initializer:
 
 
 def serialize(initializer: Any) -> dict[str, Any]:
-    """An initializer as Keras's ``{"class_name", "config"}``."""
+    """An initializer in Keras 3's form ``{"module", "class_name", "config", "registered_name"}``
+    (a custom one must be registered with ``fg.saving.register_serializable``)."""
     if not isinstance(initializer, Initializer):
         raise ValueError(f"Cannot serialize {initializer!r}: not a ferrograd initializer")
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    from . import saving
+
+    return saving.serialize_keras_object(initializer)

@@ -101,14 +101,34 @@ _BY_NAME: dict[str, type[Regularizer]] = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1
 
 
 def serialize(regularizer: Regularizer) -> dict[str, Any]:
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    """A regularizer in Keras 3's form ``{"module", "class_name", "config", "registered_name"}``
+    (a custom one must be registered with ``fg.saving.register_serializable``)."""
+    from . import saving
+
+    return saving.serialize_keras_object(regularizer)
 
 
-def deserialize(config: dict[str, Any]) -> Regularizer:
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Regularizer:
+    """A regularizer from :func:`serialize`'s dict; a name that is not built in is looked up in
+    ``custom_objects`` and ``fg.saving``'s registry."""
     name = config.get("class_name")
-    if name not in _BY_NAME:
-        raise ValueError(f"Unknown regularizer: {name!r}; valid names are {sorted(_BY_NAME)}")
-    return _BY_NAME[name].from_config(config.get("config", {}))
+    if name in _BY_NAME and config.get("registered_name") is None and not custom_objects:
+        return _BY_NAME[name].from_config(config.get("config", {}))
+    from . import saving
+
+    try:
+        regularizer = saving.deserialize_keras_object(config, custom_objects=custom_objects)
+    except saving.UnknownObjectError:
+        raise ValueError(
+            f"Unknown regularizer: {name!r}; valid names are {sorted(_BY_NAME)}, or register your class with "
+            "@fg.saving.register_serializable()"
+        ) from None
+    if not isinstance(regularizer, Regularizer):
+        raise ValueError(
+            f"Unknown regularizer: {name!r} names a {type(regularizer).__name__}, not a regularizer; valid names "
+            f"are {sorted(_BY_NAME)}"
+        )
+    return regularizer
 
 
 def get(identifier: Any) -> Regularizer | None:

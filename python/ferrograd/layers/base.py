@@ -56,10 +56,15 @@ def _shape_tuple(shape: Any) -> tuple[int | None, ...]:
 class Node:
     """One call of a layer on symbolic tensors: its inputs and outputs."""
 
-    def __init__(self, layer: Layer, inputs: list[KerasTensor], outputs: list[KerasTensor]) -> None:
+    def __init__(
+        self, layer: Layer, inputs: list[KerasTensor], outputs: list[KerasTensor], inputs_as_list: bool = False
+    ) -> None:
         self.layer = layer
         self.inputs = inputs
         self.outputs = outputs
+        # Whether the layer was called on a list (a merge layer) rather than on one tensor, so a
+        # saved config can repeat the call as it was made.
+        self.inputs_as_list = inputs_as_list
 
 
 class KerasTensor:
@@ -87,8 +92,37 @@ class KerasTensor:
         )
 
 
+def _shape_config(shape: Any) -> Any:
+    """An input shape as JSON-ready lists (a list of shapes for several inputs)."""
+    if shape is None:
+        return None
+    if isinstance(shape, (list, tuple)) and shape and all(isinstance(s, (list, tuple)) for s in shape):
+        return [_shape_config(s) for s in shape]
+    return [None if d is None else int(d) for d in shape]
+
+
+def _recording_build(build: Any) -> Any:
+    """Wraps a ``build`` so the layer remembers its first input shape (its ``build_config``)."""
+    import functools
+
+    @functools.wraps(build)
+    def build_and_record(self: Layer, input_shape: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_build_input_shape", None) is None and input_shape is not None:
+            self._build_input_shape = _shape_config(input_shape)
+        return build(self, input_shape, *args, **kwargs)
+
+    build_and_record._records_shape = True  # type: ignore[attr-defined]
+    return build_and_record
+
+
 class Layer:
     """Keras's ``Layer``: weights, ``build``/``call``, symbolic and eager calls, configs."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_records_shape", False):
+            cls.build = _recording_build(build)
 
     def __init__(
         self,
@@ -114,6 +148,7 @@ class Layer:
         self._layers: list[Layer] = []
         self._inbound_nodes: list[Node] = []
         self._python_engine: Any = None
+        self._build_input_shape: Any = None
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         self._input_shape_arg = None if input_shape is None else _shape_tuple(input_shape)
@@ -312,6 +347,8 @@ class Layer:
 
     def _maybe_build(self, input_shapes: list[Any]) -> None:
         input_shapes = [tuple(s) for s in input_shapes]
+        if self._build_input_shape is None and input_shapes:
+            self._build_input_shape = _shape_config(input_shapes[0] if len(input_shapes) == 1 else input_shapes)
         if not self.built:
             shape = input_shapes[0] if len(input_shapes) == 1 else list(input_shapes)
             self.build(shape)
@@ -372,7 +409,7 @@ class Layer:
             )
             kt._output_index = i
             outputs.append(kt)
-        node = Node(self, flat, outputs)
+        node = Node(self, flat, outputs, inputs_as_list=isinstance(inputs, (list, tuple)))
         for kt in outputs:
             kt._node = node
         self._inbound_nodes.append(node)
@@ -419,8 +456,33 @@ class Layer:
             config["input_shape"] = tuple(batch_shape[1:])
         return cls(**config)
 
+    def get_build_config(self) -> dict[str, Any] | None:
+        """Keras's ``{"input_shape": ...}``: the shape the layer was built for (a list of shapes
+        for several inputs), so a loaded layer can create its weights before they are set."""
+        if self._build_input_shape is None:
+            return None
+        return {"input_shape": self._build_input_shape}
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        """Builds the layer from :meth:`get_build_config`'s dict."""
+        input_shape = (config or {}).get("input_shape")
+        if input_shape is None:
+            return
+        if input_shape and all(isinstance(s, (list, tuple)) for s in input_shape):
+            shape: Any = [tuple(s) for s in input_shape]
+        else:
+            shape = tuple(input_shape)
+        if self.built:
+            self._build_input_shape = _shape_config(shape)
+        else:
+            self.build(shape)
+            self.built = True
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+Layer.build = _recording_build(Layer.build)  # type: ignore[method-assign]
 
 
 def _accepts_training(fn: Any) -> bool:
@@ -481,6 +543,10 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"batch_shape": self.batch_shape, "dtype": self.dtype, "sparse": False, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> InputLayer:
+        return cls(**config)
 
 
 def Input(  # noqa: N802 (Keras's name)

@@ -38,11 +38,8 @@ _ENGINE_ACTIVATIONS = {
 
 
 def _get_initializer(identifier: Any) -> Any:
-    """``initializers.get``, also for Keras's serialized ``{"class_name", "config"}`` form that
-    ``get_config`` writes (so ``from_config(get_config())`` round-trips)."""
-    if isinstance(identifier, dict):
-        cls = type(initializers.get(identifier["class_name"]))
-        return cls(**identifier.get("config", {}))
+    """``initializers.get``, which also reads Keras's serialized form that ``get_config``
+    writes (so ``from_config(get_config())`` round-trips)."""
     return initializers.get(identifier)
 
 

@@ -289,15 +289,19 @@ class GRU(_Recurrent):
 
 
 def _serialize_layer(layer: Any) -> dict[str, Any]:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    from .. import saving
+
+    return saving.serialize_keras_object(layer)
 
 
 def _deserialize_layer(config: Any) -> Any:
+    """A wrapped layer from its serialized config (built-in, registered or in the active
+    custom-object scope); a layer instance is used as is."""
     if not isinstance(config, dict):
         return config
-    from .. import layers
+    from .. import saving
 
-    return getattr(layers, config["class_name"]).from_config(dict(config["config"]))
+    return saving.deserialize_keras_object(config)
 
 
 class Bidirectional(EngineLayer):
@@ -322,9 +326,11 @@ class Bidirectional(EngineLayer):
         kwargs.setdefault("dtype", layer.dtype)
         super().__init__(**kwargs)
         config = layer.get_config()
-        self.forward_layer = type(layer).from_config({**config, "name": f"forward_{layer.name}"})
+        # As Keras: a reloaded config's forward layer is already called "forward_<name>".
+        base_name = layer.name.removeprefix("forward_")
+        self.forward_layer = type(layer).from_config({**config, "name": f"forward_{base_name}"})
         if backward_layer is None:
-            backward_config = {**config, "name": f"backward_{layer.name}", "go_backwards": not layer.go_backwards}
+            backward_config = {**config, "name": f"backward_{base_name}", "go_backwards": not layer.go_backwards}
             backward_layer = type(layer).from_config(backward_config)
         if backward_layer.go_backwards == self.forward_layer.go_backwards:
             raise ValueError("backward_layer must process the sequence the other way round (go_backwards flipped)")

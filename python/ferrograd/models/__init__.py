@@ -1,6 +1,28 @@
-"""Models with Keras 3's API: functional :class:`Model`, :class:`Sequential`."""
+"""Models with Keras 3's API: functional :class:`Model`, :class:`Sequential`, and
+:func:`model_from_json` to rebuild one from ``model.to_json()``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
 
 from .model import Model
 from .sequential import Sequential
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "model_from_json"]
+
+
+def model_from_json(json_string: str, custom_objects: dict[str, Any] | None = None) -> Model:
+    """The model described by ``json_string`` (from :meth:`Model.to_json`), with new weights;
+    custom classes must be registered or given in ``custom_objects``. Nothing named in the JSON
+    is imported or run: names resolve only through ``fg.saving``'s registry."""
+    from .. import saving
+
+    try:
+        config = json.loads(json_string)
+    except (TypeError, json.JSONDecodeError) as err:
+        raise ValueError(f"model_from_json needs a JSON string from Model.to_json(): {err}") from err
+    model = saving.deserialize_keras_object(config, custom_objects=custom_objects)
+    if not isinstance(model, Model):
+        raise TypeError(f"The JSON describes a {type(model).__name__}, not a model")
+    return model

@@ -80,6 +80,19 @@ def _engine_loss(identifier: Any) -> tuple[Any, Any] | None:
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
 
 
+_COMPILE_ARGUMENTS = (
+    "optimizer",
+    "loss",
+    "loss_weights",
+    "metrics",
+    "weighted_metrics",
+    "run_eagerly",
+    "steps_per_execution",
+    "jit_compile",
+    "auto_scale_loss",
+)
+
+
 def _sorted_logs(logs: dict[str, float]) -> dict[str, float]:
     """Keras 3 reports logs with sorted keys (``accuracy`` before ``loss``)."""
     return {k: float(logs[k]) for k in sorted(logs)}
@@ -295,6 +308,16 @@ class Model(Layer):
         self.optimizer = optimizers.get(optimizer)
         if self.optimizer is None:
             raise ValueError("compile needs an optimizer")
+        self._compile_config = {
+            "optimizer": self.optimizer,
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+        }
         self.loss = loss
         self._compile_loss = loss
         self._compile_loss_weights = loss_weights
@@ -675,8 +698,72 @@ class Model(Layer):
         text = summary_text(self, line_length)
         (print_fn or (lambda s: print(s, file=sys.stdout)))(text)
 
+    # ----- architecture and compile configs (Keras 3's formats)
+
     def get_config(self) -> dict[str, Any]:
+        """A functional model's graph in Keras 3's functional format; for a subclassed model,
+        its name and trainable flag (override to add your constructor's arguments)."""
+        from . import functional_config
+
+        if functional_config.is_functional(self):
+            return functional_config.get_config(self)
         return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Model:
+        """Rebuilds a functional model from :meth:`get_config`; a subclassed model is made as
+        ``cls(**config)``, as Keras does."""
+        from . import functional_config
+
+        if functional_config.is_functional_config(config) and cls.__init__ is Model.__init__:
+            return functional_config.from_config(cls, config, custom_objects)
+        try:
+            return cls(**config)
+        except TypeError as err:
+            raise TypeError(
+                f"Unable to revive model {cls.__name__} from its config: {err}. A subclassed model needs a "
+                "get_config() that returns its constructor arguments (or a from_config of its own)."
+            ) from err
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        """Builds a subclassed model for the saved input shape(s) so its weights exist before
+        they are set (a functional model is built by its config already)."""
+        input_shape = (config or {}).get("input_shape")
+        if input_shape is None or self._inputs:
+            return
+        if input_shape and all(isinstance(s, (list, tuple)) for s in input_shape):
+            shapes = [tuple(s) for s in input_shape]
+        else:
+            shapes = [tuple(input_shape)]
+        self._build_subclassed(shapes)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's architecture (and compile settings, when compiled) as Keras 3's JSON;
+        ``kwargs`` go to ``json.dumps``. Read it back with ``fg.models.model_from_json``."""
+        import json
+
+        from .. import saving
+
+        return json.dumps(saving.serialize_keras_object(self), **kwargs)
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """The arguments given to :meth:`compile`, serialized (Keras 3's ``compile_config``);
+        None before ``compile``."""
+        if not self.compiled:
+            return None
+        from .. import saving
+
+        return saving.serialize_dict(self._compile_config)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Compiles the model with the settings :meth:`get_compile_config` returned."""
+        from .. import saving
+
+        arguments = saving.deserialize_keras_object(dict(config))
+        unknown = sorted(set(arguments) - set(_COMPILE_ARGUMENTS))
+        if unknown:
+            raise ValueError(f"Unknown compile argument(s) {unknown} in the compile config")
+        self.compile(**arguments)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -123,4 +123,46 @@ class Sequential(Model):
         return super().__call__(inputs, *args, training=training, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "trainable": self.trainable, "layers": [layer.get_config() for layer in self._stack]}
+        """Keras 3's Sequential config: the serialized layers (starting with the InputLayer
+        when the input shape is known) and ``build_input_shape``."""
+        from .. import saving
+
+        stack = ([self._input_tensor._node.layer] if self._input_tensor is not None else []) + self._stack
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": self.dtype,
+            "layers": [saving.serialize_keras_object(layer) for layer in stack],
+        }
+        if self._input_tensor is not None:
+            config["build_input_shape"] = list(self._input_tensor.shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Sequential:
+        """The model :meth:`get_config` describes, with new weights (built when the input shape
+        is known)."""
+        from .. import saving
+
+        with saving.CustomObjectScope(custom_objects or {}):
+            model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+            for layer_config in config.get("layers", []):
+                layer = saving.deserialize_keras_object(layer_config)
+                if not isinstance(layer, Layer):
+                    raise TypeError(f"A Sequential config lists a {type(layer).__name__}, not a layer")
+                model.add(layer, rebuild=False)
+        model._maybe_rebuild()
+        build_input_shape = config.get("build_input_shape")
+        if not model._inputs and build_input_shape and model._stack:
+            model.build(tuple(build_input_shape))
+        return model
+
+    def get_build_config(self) -> dict[str, Any] | None:
+        if self._input_tensor is None:
+            return None
+        return {"input_shape": list(self._input_tensor.shape)}
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        input_shape = (config or {}).get("input_shape")
+        if input_shape is not None and not self._inputs and self._stack:
+            self.build(tuple(input_shape))

@@ -750,7 +750,12 @@ _ALL_BY_NAME: dict[str, type[Optimizer]] = {cls.__name__.lower(): cls for cls in
 
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
-    """The optimizer's configuration in Keras's serialized layout."""
+    """The optimizer's configuration in Keras's serialized layout (a custom optimizer under its
+    registered name, see ``fg.saving.register_serializable``)."""
+    if type(optimizer) not in _ALL:
+        from .. import saving
+
+        return saving.serialize_keras_object(optimizer)
     return {
         "module": "keras.optimizers",
         "class_name": type(optimizer).__name__,
@@ -763,8 +768,13 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
     """An optimizer from :func:`serialize`'s dict; built-in class names match case-insensitively."""
     class_name = config.get("class_name", "")
     custom = custom_objects or {}
+    from .. import saving
+
+    registered = saving.get_registered_object(config.get("registered_name") or class_name, custom)
     if class_name in custom:
         cls: Callable[..., Any] = custom[class_name]
+    elif registered is not None:
+        cls = registered
     elif str(class_name).lower() in _ALL_BY_NAME:
         cls = _ALL_BY_NAME[str(class_name).lower()]
     else:

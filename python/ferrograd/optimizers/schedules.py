@@ -263,7 +263,12 @@ _BUILTIN = {
 
 
 def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
-    """The schedule as a JSON-compatible dict, in Keras's layout."""
+    """The schedule as a JSON-compatible dict, in Keras's layout (a custom schedule under its
+    registered name, see ``fg.saving.register_serializable``)."""
+    if type(learning_rate_schedule) not in _BUILTIN.values():
+        from .. import saving
+
+        return saving.serialize_keras_object(learning_rate_schedule)
     return {
         "module": "keras.optimizers.schedules",
         "class_name": type(learning_rate_schedule).__name__,
@@ -273,10 +278,20 @@ def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> LearningRateSchedule:
-    """A schedule from :func:`serialize`'s dict (``custom_objects`` maps names to your classes)."""
+    """A schedule from :func:`serialize`'s dict (``custom_objects`` maps names to your classes;
+    registered classes are found through ``fg.saving``)."""
     class_name = config.get("class_name")
-    lookup = dict(_BUILTIN)
-    lookup.update(custom_objects or {})
-    if class_name not in lookup:
-        raise ValueError(f"Unknown learning rate schedule '{class_name}'; expected one of {sorted(lookup)}")
-    return lookup[class_name].from_config(dict(config.get("config", {})))
+    if class_name in _BUILTIN and config.get("registered_name") is None and not custom_objects:
+        return _BUILTIN[class_name].from_config(dict(config.get("config", {})))
+    from .. import saving
+
+    try:
+        schedule = saving.deserialize_keras_object(config, custom_objects=custom_objects)
+    except saving.UnknownObjectError:
+        raise ValueError(
+            f"Unknown learning rate schedule '{class_name}'; expected one of {sorted(_BUILTIN)}, a class registered "
+            "with @fg.saving.register_serializable(), or one passed in custom_objects"
+        ) from None
+    if not isinstance(schedule, LearningRateSchedule):
+        raise ValueError(f"'{class_name}' is a {type(schedule).__name__}, not a learning rate schedule")
+    return schedule
