@@ -276,6 +276,15 @@ impl Layer for BatchNormalization {
             )?])
         }
     }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
+    }
 }
 
 /// Keras's `LayerNormalization`: each sample normalized over `axis` (one or more axes), scaled
@@ -385,6 +394,15 @@ impl Layer for LayerNormalization {
             &self.axis,
             self.epsilon,
         )?])
+    }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
     }
 }
 
@@ -556,6 +574,15 @@ impl Layer for GroupNormalization {
             self.axis,
             self.epsilon,
         )?])
+    }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
     }
 }
 

@@ -18,7 +18,7 @@ mod pool;
 pub use pool::{Pool2dOptions, PoolPadding};
 mod reduce;
 mod rnn;
-pub use rnn::{RnnCell, RnnSpec};
+pub use rnn::{RnnCell, RnnMasks, RnnSpec};
 mod shape;
 mod softmax;
 
