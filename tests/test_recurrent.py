@@ -406,8 +406,10 @@ def test_dropout_applies_only_in_training():
     inference = layer(x).numpy()
     np.testing.assert_array_equal(inference, layer(x, training=False).numpy())
     assert not np.allclose(layer(x, training=True).numpy(), inference)
-    with pytest.raises(NotImplementedError, match="recurrent_dropout"):
-        layers.LSTM(2, recurrent_dropout=0.1)
+    # With recurrent dropout too (Keras 3's implementation=1: one input mask per gate).
+    both = layers.LSTM(4, dropout=0.5, recurrent_dropout=0.3, seed=3)
+    np.testing.assert_array_equal(both(x).numpy(), both(x, training=False).numpy())
+    assert not np.allclose(both(x, training=True).numpy(), both(x).numpy())
 
 
 # ----- learning

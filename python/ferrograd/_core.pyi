@@ -317,6 +317,10 @@ class Layer:
     def weight_specs(self, input_shapes: Sequence[LayerShape]) -> list[tuple[str, list[int]]]: ...
     def output_shapes(self, input_shapes: Sequence[LayerShape]) -> list[list[int | None]]: ...
     def call(self, inputs: Sequence[ArrayLike], training: bool = False) -> list[Tensor]: ...
+    def call_masked(
+        self, inputs: Sequence[ArrayLike], masks: Sequence[ArrayLike | None], training: bool = False
+    ) -> list[Tensor]: ...
+    def compute_mask(self, inputs: Sequence[ArrayLike], masks: Sequence[ArrayLike | None]) -> list[Tensor | None]: ...
     def weights(self) -> list[tuple[str, Tensor, bool]]: ...
 
 # ----- models (rust/ferrograd-py/src/models.rs): graphs of layers and Keras's training loop
@@ -477,6 +481,7 @@ def group_normalization_layer(
 
 # ----- recurrent layers (rust/ferrograd-py/src/layers_rnn.rs): Embedding, SimpleRNN, LSTM, GRU, wrappers
 def embedding_layer(name: str, input_dim: int, output_dim: int, mask_zero: bool = False) -> Layer: ...
+def masking_layer(name: str, mask_value: float = 0.0) -> Layer: ...
 def recurrent_layer(
     name: str,
     cell: str,
@@ -489,6 +494,10 @@ def recurrent_layer(
     go_backwards: bool = False,
     dropout: float = 0.0,
     seed: int | None = None,
+    recurrent_dropout: float = 0.0,
+    reset_after: bool = True,
+    unit_forget_bias: bool = True,
+    zero_output_for_mask: bool = False,
 ) -> Layer: ...
 def bidirectional_layer(
     name: str, forward: Layer, backward: Layer, merge_mode: str, return_sequences: bool

@@ -14,6 +14,7 @@ from .convolutional import (
     SeparableConv2D,
 )
 from .core import ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, PReLU, ReLU, Reshape, Softmax
+from .masking import Masking
 from .merging import (
     Add,
     Average,
@@ -70,6 +71,7 @@ __all__ = [
     "GroupNormalization",
     "LSTM",
     "LayerNormalization",
+    "Masking",
     "SimpleRNN",
     "Flatten",
     "Input",

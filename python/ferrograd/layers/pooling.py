@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import _core
 from .core import EngineLayer
 
@@ -227,9 +229,13 @@ class _GlobalPooling(EngineLayer):
         self.built = True
 
     def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
-        if mask is not None:
-            raise NotImplementedError("masks are not supported yet")
-        return super().call(inputs, training)
+        if mask is None:
+            return super().call(inputs, training)
+        if (self._mode, self._rank) != ("average", 1):
+            raise NotImplementedError(f"{type(self).__name__} does not take a mask (Keras's does not either)")
+        # Keras's GlobalAveragePooling1D: the mean over the unmasked steps.
+        mask = mask if isinstance(mask, _core.Tensor) else _core.convert_to_tensor(np.asarray(mask).astype(self.dtype))
+        return self._core_layer.call_masked([_core.convert_to_tensor(inputs)], [mask], bool(training))[0]
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}

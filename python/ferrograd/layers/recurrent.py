@@ -2,7 +2,8 @@
 
 The maths runs in Rust (one GEMM for the input projection of all time steps, one fused op for
 the time loop whose backward is an iterative loop); these classes hold Keras's arguments,
-defaults, weight layouts and configs::
+defaults, weight layouts and configs. Masks (``Embedding(mask_zero=True)``, ``Masking``) reach
+the recurrent layers inside models through the engine's graph, and by ``mask=`` in direct calls::
 
     >>> import ferrograd as fg
     >>> model = fg.Sequential([fg.layers.Embedding(100, 8), fg.layers.LSTM(16), fg.layers.Dense(1)])
@@ -32,6 +33,22 @@ def _positive_int(name: str, value: Any) -> int:
 
 def _serialize_regularizer(regularizer: Any) -> Any:
     return None if regularizer is None else regularizers.serialize(regularizer)
+
+
+def _rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a float in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
+def _mask_tensor(mask: Any, dtype: str) -> Any:
+    """A mask (bool or 0/1, ``(batch, time)``) as an engine tensor; Keras may pass a list with
+    one mask per input, of which the sequence's comes first."""
+    if isinstance(mask, (list, tuple)):
+        mask = mask[0]
+    if mask is None or isinstance(mask, _core.Tensor):
+        return mask
+    return _core.convert_to_tensor(np.asarray(mask).astype(dtype))
 
 
 class Embedding(EngineLayer):
@@ -131,15 +148,12 @@ class _Recurrent(EngineLayer):
         unroll: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if any(c is not None for c in (kernel_constraint, recurrent_constraint, bias_constraint)):
             raise NotImplementedError("weight constraints are not supported yet")
         if stateful:
             raise NotImplementedError("stateful recurrent layers are not supported yet")
-        if recurrent_dropout:
-            raise NotImplementedError("recurrent_dropout is not supported yet; use dropout")
-        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be a float in [0, 1). Received: dropout={dropout}")
+        zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = _positive_int("units", units)
         self.activation, engine_activation = _engine_activation(activation, "activation", self._class)
         self.recurrent_activation, engine_recurrent = _engine_activation(
@@ -152,8 +166,9 @@ class _Recurrent(EngineLayer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.dropout = float(dropout)
-        self.recurrent_dropout = 0.0
+        self.dropout = _rate("dropout", dropout)
+        self.recurrent_dropout = _rate("recurrent_dropout", recurrent_dropout)
+        self.zero_output_for_mask = zero_output_for_mask
         self.seed = seed
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
@@ -172,6 +187,10 @@ class _Recurrent(EngineLayer):
             self.go_backwards,
             self.dropout,
             None if seed is None else int(seed) % (1 << 64),
+            recurrent_dropout=self.recurrent_dropout,
+            reset_after=getattr(self, "reset_after", True),
+            unit_forget_bias=getattr(self, "unit_forget_bias", True),
+            zero_output_for_mask=self.zero_output_for_mask,
         )
 
     # Keras names the recurrent kernel's initializer and regularizer `recurrent_*`.
@@ -182,14 +201,29 @@ class _Recurrent(EngineLayer):
         return super()._regularizer_for("recurrent" if weight == "recurrent_kernel" else weight)
 
     def call(self, inputs: Any, training: bool = False, initial_state: Any = None, mask: Any = None) -> Any:
-        if mask is not None:
-            raise NotImplementedError("masks are not supported by recurrent layers yet")
+        """Runs the layer; ``mask`` (``(batch, time)``, bool or 0/1) skips the masked steps of
+        each sample, carrying its states over (Keras's RNN mask)."""
         flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
             flat = flat[:1] + states
-        out = self._core_layer.call([_core.convert_to_tensor(t) for t in flat], bool(training))
+        tensors = [_core.convert_to_tensor(t) for t in flat]
+        mask = _mask_tensor(mask, self.dtype)
+        if mask is None:
+            out = self._core_layer.call(tensors, bool(training))
+        else:
+            out = self._core_layer.call_masked(tensors, [mask], bool(training))
         return out[0] if len(out) == 1 else list(out)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """Keras's ``RNN.compute_mask``: the input's mask with ``return_sequences``, else
+        ``None``; the states carry none."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * (2 if isinstance(self, LSTM) else 1)
+        return output_mask
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -214,6 +248,7 @@ class _Recurrent(EngineLayer):
             "go_backwards": self.go_backwards,
             "stateful": self.stateful,
             "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
         }
 
 
@@ -239,8 +274,9 @@ class LSTM(_Recurrent):
     _class = "LSTM"
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
+        # Read by _Recurrent.__init__ for the engine layer (its native build uses it).
+        object.__setattr__(self, "unit_forget_bias", bool(unit_forget_bias))
         super().__init__(units, **kwargs)
-        self.unit_forget_bias = bool(unit_forget_bias)
 
     def _initializer_for(self, weight: str) -> Any:
         if weight != "bias" or not self.unit_forget_bias:
@@ -267,18 +303,24 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """Keras's ``GRU(units)`` with ``reset_after=True``: gates z, r, h along the last axis of
-    kernel ``(in, 3 units)`` and recurrent_kernel ``(units, 3 units)``; bias ``(2, 3 units)``
-    (row 0 for the input projection, row 1 for the recurrent one);
-    ``h_t = z h_{t-1} + (1 - z) ĥ`` with ``ĥ = tanh(x W_h + b_h + r (h_{t-1} U_h + b'_h))``."""
+    """Keras's ``GRU(units)``: gates z, r, h along the last axis of kernel ``(in, 3 units)`` and
+    recurrent_kernel ``(units, 3 units)``; ``h_t = z h_{t-1} + (1 - z) ĥ``. With
+    ``reset_after=True`` (Keras's default) the bias is ``(2, 3 units)`` (row 0 for the input
+    projection, row 1 for the recurrent one) and ``ĥ = tanh(x W_h + b_h + r (h_{t-1} U_h + b'_h))``;
+    with ``reset_after=False`` (the original GRU) the bias is ``(3 units,)`` and
+    ``ĥ = tanh(x W_h + b_h + (r h_{t-1}) U_h)``."""
 
     _class = "GRU"
 
     def __init__(self, units: int, reset_after: bool = True, use_cudnn: Any = "auto", **kwargs: Any) -> None:
-        if not reset_after:
-            raise NotImplementedError("GRU(reset_after=False) is not supported yet; Keras's default is True")
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                f"Invalid valid received for argument `use_cudnn`. Expected one of {{'auto', True, False}}. "
+                f"Received: use_cudnn={use_cudnn}"
+            )
+        # Read by _Recurrent.__init__ for the engine layer (it sets the bias shape).
+        object.__setattr__(self, "reset_after", bool(reset_after))
         super().__init__(units, **kwargs)
-        self.reset_after = True
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -308,7 +350,9 @@ class Bidirectional(EngineLayer):
     """Keras's ``Bidirectional(layer, merge_mode="concat")``: a copy of ``layer`` named
     ``forward_<name>`` and one named ``backward_<name>`` with ``go_backwards`` flipped; the
     backward sequence is put back in time order and merged (``concat``, ``sum``, ``mul``,
-    ``ave``). Weights: the forward layer's, then the backward layer's."""
+    ``ave``). Weights: the forward layer's, then the backward layer's. With a mask and
+    ``return_sequences`` the masked steps output zeros in both directions (Keras forces
+    ``zero_output_for_mask`` on both layers)."""
 
     def __init__(
         self,
@@ -325,7 +369,7 @@ class Bidirectional(EngineLayer):
         kwargs.setdefault("name", f"bidirectional_{layer.name}")
         kwargs.setdefault("dtype", layer.dtype)
         super().__init__(**kwargs)
-        config = layer.get_config()
+        config = {**layer.get_config(), "zero_output_for_mask": layer.return_sequences}
         # As Keras: a reloaded config's forward layer is already called "forward_<name>".
         base_name = layer.name.removeprefix("forward_")
         self.forward_layer = type(layer).from_config({**config, "name": f"forward_{base_name}"})
@@ -355,6 +399,22 @@ class Bidirectional(EngineLayer):
             if not layer.built:
                 layer.build(shape)
         self.built = True
+
+    def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
+        flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        tensors = [_core.convert_to_tensor(t) for t in flat]
+        mask = _mask_tensor(mask, self.dtype)
+        if mask is None:
+            out = self._core_layer.call(tensors, bool(training))
+        else:
+            out = self._core_layer.call_masked(tensors, [mask], bool(training))
+        return out[0] if len(out) == 1 else list(out)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """Keras's ``Bidirectional.compute_mask``: the mask with ``return_sequences``."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        return mask if self.return_sequences else None
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -117,6 +117,21 @@ fn tensors_from(values: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
         .collect::<PyResult<Vec<_>>>()
 }
 
+/// A list of tensors or `None`s (the masks of a layer's inputs).
+fn optional_tensors_from(values: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Tensor>>> {
+    values
+        .try_iter()?
+        .map(|v| {
+            let v = v?;
+            if v.is_none() {
+                Ok(None)
+            } else {
+                to_tensor(&v).map(Some)
+            }
+        })
+        .collect()
+}
+
 fn to_py_list<'py>(py: Python<'py>, tensors: Vec<Tensor>) -> PyResult<Bound<'py, PyList>> {
     PyList::new(py, tensors.into_iter().map(PyTensor::new))
 }
@@ -313,6 +328,35 @@ impl PyLayer {
         let inputs = tensors_from(inputs)?;
         let out = self.inner.call(&inputs, training).py()?;
         to_py_list(py, out)
+    }
+
+    /// Runs the layer given the inputs' masks (`None` where an input has none), as the graph
+    /// does when a mask reaches the layer (Keras's `call(..., mask=...)`).
+    #[pyo3(signature = (inputs, masks, training=false))]
+    fn call_masked<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: &Bound<'py, PyAny>,
+        masks: &Bound<'py, PyAny>,
+        training: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let inputs = tensors_from(inputs)?;
+        let masks = optional_tensors_from(masks)?;
+        let out = self.inner.call_masked(&inputs, &masks, training).py()?;
+        to_py_list(py, out)
+    }
+
+    /// Keras's `compute_mask`: the outputs' masks (`None` where an output has none) for these
+    /// inputs and their masks.
+    fn compute_mask(
+        &self,
+        inputs: &Bound<'_, PyAny>,
+        masks: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<Option<PyTensor>>> {
+        let inputs = tensors_from(inputs)?;
+        let masks = optional_tensors_from(masks)?;
+        let out = self.inner.compute_mask(&inputs, &masks).py()?;
+        Ok(out.into_iter().map(|m| m.map(PyTensor::new)).collect())
     }
 
     /// `[(name, tensor, trainable)]` in creation order.

@@ -1,9 +1,10 @@
-//! Bindings of the engine's sequence layers (`Embedding`, `SimpleRNN`, `LSTM`, `GRU`): module
-//! functions returning a `_core.Layer`. The Keras-shaped classes live in
-//! `ferrograd.layers.recurrent`.
+//! Bindings of the engine's sequence layers (`Embedding`, `Masking`, `SimpleRNN`, `LSTM`,
+//! `GRU`): module functions returning a `_core.Layer`. The Keras-shaped classes live in
+//! `ferrograd.layers.recurrent` and `ferrograd.layers.masking`.
 
 use ferrograd::nn::{
-    Bidirectional, BidirectionalMerge, Embedding, Recurrent, RecurrentConfig, TimeDistributed,
+    Bidirectional, BidirectionalMerge, Embedding, Masking, Recurrent, RecurrentConfig,
+    TimeDistributed,
 };
 use ferrograd::ops::RnnCell;
 use pyo3::exceptions::PyValueError;
@@ -26,12 +27,20 @@ fn embedding_layer(
     ))
 }
 
+/// Keras's `Masking(mask_value)`.
+#[pyfunction]
+#[pyo3(signature = (name, mask_value=0.0))]
+fn masking_layer(name: String, mask_value: f64) -> PyLayer {
+    PyLayer::wrap(Masking::new(name, mask_value))
+}
+
 /// Keras's `SimpleRNN`, `LSTM` or `GRU` (`cell` is the class name); weights are added by the
 /// front end in Keras's order: kernel, recurrent_kernel, bias.
 #[pyfunction]
 #[pyo3(signature = (
     name, cell, units, activation="tanh", recurrent_activation="sigmoid", use_bias=true,
-    return_sequences=false, return_state=false, go_backwards=false, dropout=0.0, seed=None
+    return_sequences=false, return_state=false, go_backwards=false, dropout=0.0, seed=None,
+    recurrent_dropout=0.0, reset_after=true, unit_forget_bias=true, zero_output_for_mask=false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn recurrent_layer(
@@ -46,6 +55,10 @@ fn recurrent_layer(
     go_backwards: bool,
     dropout: f64,
     seed: Option<u64>,
+    recurrent_dropout: f64,
+    reset_after: bool,
+    unit_forget_bias: bool,
+    zero_output_for_mask: bool,
 ) -> PyResult<PyLayer> {
     let cell = match cell {
         "SimpleRNN" => RnnCell::Simple,
@@ -66,6 +79,10 @@ fn recurrent_layer(
         return_state,
         go_backwards,
         dropout,
+        recurrent_dropout,
+        reset_after,
+        unit_forget_bias,
+        zero_output_for_mask,
         seed,
     };
     Ok(PyLayer::wrap(Recurrent::new(name, cell, config).py()?))
@@ -109,6 +126,7 @@ fn time_distributed_layer(name: String, inner: PyRef<'_, PyLayer>) -> PyLayer {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(embedding_layer, m)?)?;
+    m.add_function(wrap_pyfunction!(masking_layer, m)?)?;
     m.add_function(wrap_pyfunction!(recurrent_layer, m)?)?;
     m.add_function(wrap_pyfunction!(bidirectional_layer, m)?)?;
     m.add_function(wrap_pyfunction!(time_distributed_layer, m)?)?;

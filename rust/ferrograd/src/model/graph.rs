@@ -1,6 +1,10 @@
 //! [`Graph`]: a directed acyclic graph of layers from inputs to outputs — Keras's functional
 //! model, of which `Sequential` is the chain. Nodes are kept in topological order (a node may
 //! only read values of earlier nodes), so running the graph is one pass with no recursion.
+//!
+//! Masks travel beside the values, as Keras's `_keras_mask`: a layer's outputs get the masks
+//! its [`Layer::compute_mask`] gives, and a layer whose inputs carry a mask is run with
+//! [`Layer::call_masked`]. A model without masks runs exactly as before.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -255,6 +259,8 @@ impl Graph {
             last_use[r.node] = usize::MAX;
         }
         let mut values: Vec<Option<Vec<Tensor>>> = vec![None; self.nodes.len()];
+        // Each node's output masks; empty: none of its outputs has a mask.
+        let mut masks: Vec<Vec<Option<Tensor>>> = vec![Vec::new(); self.nodes.len()];
         let mut next_input = 0;
         for (i, node) in self.nodes.iter().enumerate() {
             let produced = match node {
@@ -283,7 +289,16 @@ impl Graph {
                                 })
                         })
                         .collect::<Result<Vec<Tensor>>>()?;
-                    let out = layer.call(&args, training)?;
+                    let arg_masks: Vec<Option<Tensor>> = inputs
+                        .iter()
+                        .map(|r| masks[r.node].get(r.output).cloned().flatten())
+                        .collect();
+                    let out = if arg_masks.iter().any(Option::is_some) {
+                        layer.call_masked(&args, &arg_masks, training)?
+                    } else {
+                        layer.call(&args, training)?
+                    };
+                    masks[i] = layer.compute_mask(&args, &arg_masks)?;
                     if out.len() != self.shapes[i].len() {
                         return Err(Error::Argument {
                             op: "model",
@@ -304,6 +319,7 @@ impl Graph {
                 for r in inputs {
                     if last_use[r.node] == i {
                         values[r.node] = None;
+                        masks[r.node] = Vec::new();
                     }
                 }
             }

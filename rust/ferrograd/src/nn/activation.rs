@@ -306,6 +306,15 @@ impl Layer for ActivationLayer {
     fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         Ok(vec![self.activation.apply(single(self.name(), inputs)?)?])
     }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
+    }
 }
 
 #[cfg(test)]

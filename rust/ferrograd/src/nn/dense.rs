@@ -173,6 +173,15 @@ impl Layer for Dense {
             }
         }
     }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
+    }
 }
 
 #[cfg(test)]

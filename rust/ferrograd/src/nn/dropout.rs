@@ -132,6 +132,15 @@ impl Layer for Dropout {
         let mask = Tensor::from_storage(Storage::from_array(mask).cast(x.dtype()), false);
         Ok(vec![x.mul(&mask)?])
     }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
+    }
 }
 
 #[cfg(test)]

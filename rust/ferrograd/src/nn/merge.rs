@@ -233,6 +233,51 @@ impl Layer for Merge {
         };
         Ok(vec![out])
     }
+
+    /// Keras's merge masks: elementwise merges keep a step where every masked input keeps
+    /// it (`Merge.compute_mask`: `all` over the masks given); `Concatenate` on the last axis
+    /// keeps a step where any input does (an input without a mask keeps all), and on the time
+    /// axis joins the masks (ones for an input without one).
+    fn compute_mask(
+        &self,
+        inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let Some(first) = masks.iter().flatten().next() else {
+            return Ok(Vec::new());
+        };
+        let MergeOp::Concatenate { axis } = self.op else {
+            let mut all = first.clone();
+            for mask in masks.iter().flatten().skip(1) {
+                all = all.mul(mask)?;
+            }
+            return Ok(vec![Some(all)]);
+        };
+        let rank = inputs[0].shape().len();
+        let axis = crate::ops::normalize_axis("Concatenate", axis, rank)?;
+        if axis + 1 == rank {
+            if masks.len() < inputs.len() || masks.iter().any(Option::is_none) {
+                return Ok(vec![Some(Tensor::full(&first.shape(), 1.0, first.dtype()))]);
+            }
+            let mut any = first.clone();
+            for mask in masks.iter().flatten().skip(1) {
+                any = any.maximum(mask)?;
+            }
+            return Ok(vec![Some(any)]);
+        }
+        if axis == 1 && rank >= 3 {
+            let joined = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| match masks.get(i).cloned().flatten() {
+                    Some(mask) => mask,
+                    None => Tensor::full(&x.shape()[..2], 1.0, first.dtype()),
+                })
+                .collect::<Vec<_>>();
+            return Ok(vec![Some(Tensor::concatenate(&joined, 1)?)]);
+        }
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]

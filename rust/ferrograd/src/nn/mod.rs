@@ -34,6 +34,7 @@ mod activation;
 mod conv;
 mod dense;
 mod dropout;
+mod masking;
 mod merge;
 mod normalization;
 mod pooling;
@@ -45,6 +46,7 @@ pub use activation::{Activation, ActivationLayer};
 pub use conv::{Conv, ConvTranspose, DepthwiseConv, Padding, SeparableConv};
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use masking::{pass_mask, Masking};
 pub use merge::{Merge, MergeOp};
 pub use normalization::{BatchNormalization, GroupNormalization, LayerNormalization};
 pub use pooling::{
@@ -222,6 +224,40 @@ pub trait Layer: Send + Sync {
         self.core().weights()
     }
 
+    /// Keras's `compute_mask`: the masks of the outputs, given the inputs and their masks
+    /// (`None` where a value has none). A mask says which time steps of a `(batch, time, ...)`
+    /// value count, as a `(batch, time)` tensor of 0/1. The default is Keras's rule for a layer
+    /// without masking support: the mask ends here (an empty list: no output has a mask).
+    /// Layers that keep their input's steps (Dense, Dropout, activations, normalization) pass
+    /// it on with [`pass_mask`]; `Embedding(mask_zero=True)` and `Masking` make one; recurrent
+    /// layers consume it.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        _masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(Vec::new())
+    }
+
+    /// `call` given the inputs' masks, for layers whose computation uses them (Keras passes
+    /// `mask=` to a `call` that takes one). The graph calls it only when some input has a
+    /// mask, so unmasked models pay nothing; the default ignores the masks.
+    fn call_masked(
+        &self,
+        inputs: &[Tensor],
+        _masks: &[Option<Tensor>],
+        training: bool,
+    ) -> Result<Vec<Tensor>> {
+        self.call(inputs, training)
+    }
+
+    /// Adjusts the weights right after a native [`build`] created them, for initializations
+    /// one [`Initializer`] cannot express (the LSTM's `unit_forget_bias`). Front ends that
+    /// create the weights themselves apply their own initializers instead.
+    fn after_build(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Keras's config of the layer without `name` and `trainable` (the arguments that define
     /// what it computes), so that a model built natively can be saved
     /// ([`crate::saving::config::model_config`]); `None` for a layer that cannot describe itself.
@@ -254,6 +290,7 @@ pub fn build(layer: &dyn Layer, input_shapes: &[Shape], dtype: DType) -> Result<
             regularizer: spec.regularizer,
         })?;
     }
+    layer.after_build()?;
     core.set_built();
     Ok(())
 }

@@ -292,6 +292,15 @@ impl Layer for BatchNormalization {
             )?])
         }
     }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
+    }
 }
 
 /// Keras's `LayerNormalization`: each sample normalized over `axis` (one or more axes), scaled
@@ -416,6 +425,15 @@ impl Layer for LayerNormalization {
             &self.axis,
             self.epsilon,
         )?])
+    }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
     }
 }
 
@@ -598,6 +616,15 @@ impl Layer for GroupNormalization {
             self.axis,
             self.epsilon,
         )?])
+    }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
     }
 }
 

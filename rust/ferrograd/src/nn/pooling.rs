@@ -293,6 +293,40 @@ impl Layer for GlobalPooling {
         };
         Ok(vec![y])
     }
+
+    /// Keras's `GlobalAveragePooling1D` with a mask: the mean over the unmasked steps only (a
+    /// sample with every step masked gets 0/0, as in Keras). The other global poolings
+    /// ignore a mask, as Keras's do; none passes it on.
+    fn call_masked(
+        &self,
+        inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+        training: bool,
+    ) -> Result<Vec<Tensor>> {
+        let mask = masks.first().and_then(Option::as_ref);
+        let (PoolMode::Average, 1, Some(mask)) = (self.mode, self.rank, mask) else {
+            return self.call(inputs, training);
+        };
+        let x = single(self.name(), inputs)?;
+        self.output_shapes(&[known(&x.shape())])?;
+        let xs = x.shape();
+        if mask.shape() != xs[..2] {
+            return Err(Error::Shape {
+                op: "GlobalPooling",
+                message: format!(
+                    "layer '{}': mask of shape {} does not fit inputs of shape {}: it needs (batch, steps) = {}",
+                    self.name(),
+                    format_shape(&known(&mask.shape())),
+                    format_shape(&known(&xs)),
+                    format_shape(&known(&xs[..2]))
+                ),
+            });
+        }
+        let weights = mask.cast(x.dtype())?.expand_dims(-1)?;
+        let total = x.mul(&weights)?.sum(Some(&[1]), self.keepdims)?;
+        let count = weights.sum(Some(&[1]), self.keepdims)?;
+        Ok(vec![total.div(&count)?])
+    }
 }
 
 /// Keras's `ZeroPadding1D/2D`: zeros added before and after each spatial axis.
@@ -576,6 +610,24 @@ impl Layer for UpSampling {
 mod tests {
     use super::super::test_util::*;
     use super::*;
+
+    #[test]
+    fn global_average_pooling_1d_averages_the_unmasked_steps() {
+        let layer = GlobalPooling::new("g", PoolMode::Average, 1, false).unwrap();
+        let x = t32(&[2, 3, 1], &[1.0, 2.0, 6.0, 4.0, 5.0, 9.0]);
+        let mask = t32(&[2, 3], &[1.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+        let y = layer
+            .call_masked(std::slice::from_ref(&x), &[Some(mask)], false)
+            .unwrap();
+        assert_eq!(values(&y[0]), vec![3.5, 6.0]);
+        assert!(layer
+            .compute_mask(std::slice::from_ref(&x), &[None])
+            .unwrap()
+            .is_empty());
+        let bad = t32(&[2, 2], &[1.0; 4]);
+        let err = layer.call_masked(&[x], &[Some(bad)], false).unwrap_err();
+        assert!(err.to_string().contains("(2, 3)"), "{err}");
+    }
 
     fn ramp(shape: &[usize]) -> Tensor {
         let n: usize = shape.iter().product();

@@ -120,6 +120,15 @@ impl Layer for PRelu {
         let negative = x.neg()?.relu()?;
         Ok(vec![x.relu()?.sub(&alpha.mul(&negative)?)?])
     }
+
+    /// Keras's layer has `supports_masking`: the mask goes on unchanged.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
+    }
 }
 
 #[cfg(test)]

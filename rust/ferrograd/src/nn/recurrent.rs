@@ -8,8 +8,12 @@
 //!
 //! Weights (Keras's order and layout, `g` gates of `units` columns each):
 //! kernel `(in, g * units)`, recurrent_kernel `(units, g * units)`, bias `(g * units,)`, or
-//! `(2, 3 * units)` for the GRU (`reset_after=True`: row 0 for the input, row 1 for the
+//! `(2, 3 * units)` for the GRU with `reset_after=True` (row 0 for the input, row 1 for the
 //! recurrent projection). Gate order: LSTM i, f, c, o; GRU z, r, h.
+//!
+//! Masks (Keras's `mask`, see [`Layer::compute_mask`]): a recurrent layer skips the masked
+//! steps of each sample, carrying its states over, and passes the mask on only with
+//! `return_sequences`.
 //!
 //! ```
 //! use ferrograd::nn::{build, Layer, Recurrent, RecurrentConfig};
@@ -32,7 +36,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::ops::{FusedActivation, RnnCell, RnnSpec, SliceSpec};
+use crate::ops::{Comparison, FusedActivation, RnnCell, RnnMasks, RnnSpec, SliceSpec};
 use crate::tensor::Storage;
 
 /// Keras's `Embedding`: row `id` of an `(input_dim, output_dim)` table for each integer id.
@@ -82,8 +86,8 @@ impl Embedding {
         self.output_dim
     }
 
-    /// Whether id 0 means padding (Keras's `mask_zero`); kept for the config, as the engine
-    /// does not propagate masks.
+    /// Whether id 0 means padding (Keras's `mask_zero`): the output then carries the mask
+    /// `ids != 0` (see [`Layer::compute_mask`]).
     pub fn mask_zero(&self) -> bool {
         self.mask_zero
     }
@@ -154,6 +158,20 @@ impl Layer for Embedding {
         // `take` along the rows: its backward scatters (adds) the gradient into the used rows.
         Ok(vec![table.take(&self.ids(x)?, Some(0))?])
     }
+
+    /// Keras's `compute_mask`: `ids != 0` with `mask_zero`, no mask otherwise.
+    fn compute_mask(
+        &self,
+        inputs: &[Tensor],
+        _masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        if !self.mask_zero {
+            return Ok(Vec::new());
+        }
+        let ids = single(self.name(), inputs)?;
+        let zero = Tensor::zeros(&[], ids.dtype());
+        Ok(vec![Some(ids.compare(&zero, Comparison::NotEqual)?)])
+    }
 }
 
 /// The arguments of a recurrent layer, with Keras's defaults from [`RecurrentConfig::new`].
@@ -171,8 +189,21 @@ pub struct RecurrentConfig {
     pub return_state: bool,
     /// Process the sequence last step first (outputs stay in processing order, as Keras).
     pub go_backwards: bool,
-    /// Fraction of the input features dropped in training (one mask for all time steps).
+    /// Fraction of the input features dropped in training (one mask for all time steps; one
+    /// per gate when `recurrent_dropout > 0`, as Keras 3's `implementation=1`).
     pub dropout: f64,
+    /// Fraction of the state dropped before each gate's recurrent product in training: one
+    /// mask per sample and gate, constant over the time steps (Keras 3's cells).
+    pub recurrent_dropout: f64,
+    /// GRU only: Keras's `reset_after` (default true; false is the original GRU, whose bias is
+    /// `(3 * units,)`).
+    pub reset_after: bool,
+    /// LSTM only: Keras's `unit_forget_bias` (default true): a native [`build`] starts the
+    /// forget gate's bias at one.
+    pub unit_forget_bias: bool,
+    /// Output zeros rather than the carried state at masked steps (Keras's RNN argument,
+    /// default false; `Bidirectional` forces it with `return_sequences`).
+    pub zero_output_for_mask: bool,
     pub seed: Option<u64>,
 }
 
@@ -187,6 +218,10 @@ impl RecurrentConfig {
             return_state: false,
             go_backwards: false,
             dropout: 0.0,
+            recurrent_dropout: 0.0,
+            reset_after: true,
+            unit_forget_bias: true,
+            zero_output_for_mask: false,
             seed: None,
         }
     }
@@ -208,7 +243,7 @@ fn fused(op: &'static str, role: &str, activation: Activation) -> Result<FusedAc
     }
 }
 
-/// Keras's `SimpleRNN`, `LSTM` and `GRU` (with `reset_after=True`).
+/// Keras's `SimpleRNN`, `LSTM` and `GRU`.
 pub struct Recurrent {
     core: LayerCore,
     cell: RnnCell,
@@ -217,7 +252,7 @@ pub struct Recurrent {
     rng: Mutex<StdRng>,
     /// Initializers and regularizers for native building (the Python front end creates the
     /// weights itself with Keras's initializer objects, including the LSTM's
-    /// `unit_forget_bias`; the native bias is zeros).
+    /// `unit_forget_bias`, which native building applies in [`Layer::after_build`]).
     pub kernel_initializer: Initializer,
     pub recurrent_initializer: Initializer,
     pub bias_initializer: Initializer,
@@ -235,17 +270,23 @@ impl Recurrent {
                 "Received an invalid value for `units`, expected a positive integer. Received: units=0",
             ));
         }
-        if !(0.0..1.0).contains(&config.dropout) {
-            return Err(Error::argument(
-                op,
-                format!("dropout must be in [0, 1), got {}", config.dropout),
-            ));
+        for (name, rate) in [
+            ("dropout", config.dropout),
+            ("recurrent_dropout", config.recurrent_dropout),
+        ] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(Error::argument(
+                    op,
+                    format!("{name} must be a float in [0, 1), got {name}={rate}"),
+                ));
+            }
         }
         let spec = RnnSpec {
             cell,
             activation: fused(op, "activation", config.activation)?,
             recurrent_activation: fused(op, "recurrent_activation", config.recurrent_activation)?,
             go_backwards: config.go_backwards,
+            reset_after: config.reset_after,
         };
         let rng = StdRng::seed_from_u64(config.seed.unwrap_or_else(crate::init::next_seed));
         Ok(Recurrent {
@@ -307,18 +348,208 @@ impl Recurrent {
         }
     }
 
-    fn dropout_mask(&self, x: &Tensor) -> Tensor {
-        let shape = [x.shape()[0], 1, x.shape()[2]];
-        let keep = 1.0 - self.config.dropout;
+    /// Inverted-dropout masks of `shape` (`0` or `1 / (1 - rate)`) from the layer's generator.
+    fn dropout_mask(&self, shape: &[usize], rate: f64, dtype: DType) -> Tensor {
+        let keep = 1.0 - rate;
         let mut rng = self.rng.lock().expect("dropout generator");
-        let mask = ArrayD::from_shape_simple_fn(IxDyn(&shape), || {
+        let mask = ArrayD::from_shape_simple_fn(IxDyn(shape), || {
             if rng.random::<f64>() < keep {
                 1.0 / keep
             } else {
                 0.0
             }
         });
-        Tensor::from_storage(Storage::from_array(mask).cast(x.dtype()), false)
+        Tensor::from_storage(Storage::from_array(mask).cast(dtype), false)
+    }
+
+    /// Whether the GRU's bias is `(2, 3 * units)` (input and recurrent rows).
+    fn split_bias(&self) -> bool {
+        self.cell == RnnCell::Gru && self.config.reset_after
+    }
+
+    /// The input projection of all time steps, `x @ kernel + input_bias`, with Keras's input
+    /// dropout in training: one mask `(batch, 1, in)` for all gates (one GEMM), or one mask
+    /// per gate when recurrent dropout is on (Keras 3 then runs `implementation=1`, whose
+    /// gates each see their own dropped input: one GEMM per gate block).
+    fn project(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: Option<&Tensor>,
+        training: bool,
+    ) -> Result<Tensor> {
+        let rate = self.config.dropout;
+        if !training || rate == 0.0 {
+            return x.linear(kernel, bias, FusedActivation::Linear);
+        }
+        let (batch, features) = (x.shape()[0], x.shape()[2]);
+        if self.config.recurrent_dropout == 0.0 || self.cell == RnnCell::Simple {
+            let mask = self.dropout_mask(&[batch, 1, features], rate, x.dtype());
+            return x.mul(&mask)?.linear(kernel, bias, FusedActivation::Linear);
+        }
+        let units = self.units() as isize;
+        let full = SliceSpec::full();
+        let mut blocks = Vec::with_capacity(self.cell.gates());
+        for k in 0..self.cell.gates() as isize {
+            let columns = SliceSpec::range(k * units, (k + 1) * units);
+            let mask = self.dropout_mask(&[batch, 1, features], rate, x.dtype());
+            let kernel_k = kernel.slice(&[full, columns])?;
+            let bias_k = bias.map(|b| b.slice(&[columns])).transpose()?;
+            blocks.push(x.mul(&mask)?.linear(
+                &kernel_k,
+                bias_k.as_ref(),
+                FusedActivation::Linear,
+            )?);
+        }
+        Tensor::concatenate(&blocks, -1)
+    }
+
+    /// The mask of the sequence input, checked against it: `(batch, time)`.
+    fn step_mask(&self, mask: Option<&Tensor>, x_shape: &[usize]) -> Result<Option<Tensor>> {
+        let Some(mask) = mask else {
+            return Ok(None);
+        };
+        let expected = [x_shape[0], x_shape[1]];
+        if mask.shape() != expected {
+            return Err(Error::shape(
+                class_of(self.cell),
+                format!(
+                    "layer '{}': mask of shape {} does not fit inputs of shape {}: it needs (batch, time) = {}",
+                    self.name(),
+                    format_shape(&known(&mask.shape())),
+                    format_shape(&known(x_shape)),
+                    format_shape(&known(&expected))
+                ),
+            ));
+        }
+        Ok(Some(mask.clone()))
+    }
+
+    /// The layer's computation, with the sequence's mask when it has one.
+    fn run(&self, inputs: &[Tensor], mask: Option<&Tensor>, training: bool) -> Result<Vec<Tensor>> {
+        self.check_input_count(inputs.len())?;
+        self.core.require_built()?;
+        let op = class_of(self.cell);
+        let kernel = self
+            .core
+            .weight("kernel")
+            .expect("built layer has a kernel");
+        let recurrent_kernel = self
+            .core
+            .weight("recurrent_kernel")
+            .expect("built layer has a recurrent kernel");
+        let x = inputs[0].clone();
+        let xs = x.shape();
+        if xs.len() != 3 || xs[2] != kernel.shape()[0] || xs[1] == 0 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "layer '{}' expects inputs of shape (batch, time >= 1, {}), got {}",
+                    self.name(),
+                    kernel.shape()[0],
+                    format_shape(&known(&xs))
+                ),
+            ));
+        }
+        let (batch, steps, units) = (xs[0], xs[1], self.units());
+        let mask = self.step_mask(mask, &xs)?;
+        let bias = self.core.weight("bias");
+        let (input_bias, recurrent_bias) = match &bias {
+            Some(b) if self.split_bias() => {
+                let row = |r: isize| -> Result<Tensor> {
+                    b.slice(&[SliceSpec::range(r, r + 1)])?.reshape(&[-1])
+                };
+                (Some(row(0)?), Some(row(1)?))
+            }
+            b => (b.clone(), None),
+        };
+        // The input projection of all time steps: one GEMM.
+        let projected = self.project(&x, &kernel, input_bias.as_ref(), training)?;
+        let dtype = projected.dtype();
+        let zeros = || Tensor::zeros(&[batch, units], dtype);
+        let (h0, c0) = if inputs.len() > 1 {
+            (inputs[1].clone(), inputs.get(2).cloned())
+        } else {
+            (zeros(), (self.cell == RnnCell::Lstm).then(zeros))
+        };
+        let recurrent_dropout = (training && self.config.recurrent_dropout > 0.0).then(|| {
+            self.dropout_mask(
+                &[batch, self.cell.gates(), units],
+                self.config.recurrent_dropout,
+                dtype,
+            )
+        });
+        let masks = RnnMasks {
+            step_mask: mask.as_ref(),
+            recurrent_dropout: recurrent_dropout.as_ref(),
+        };
+        let packed = projected
+            .rnn_sequence_masked(
+                &recurrent_kernel,
+                &h0,
+                c0.as_ref(),
+                recurrent_bias.as_ref(),
+                self.spec,
+                masks,
+            )
+            .map_err(|err| match err {
+                Error::Shape { message, .. } => Error::Shape {
+                    op,
+                    message: format!("layer '{}': {message}", self.name()),
+                },
+                other => other,
+            })?;
+        let full = SliceSpec::full();
+        let states = self.cell.states();
+        let columns = |t: &Tensor, k: isize| -> Result<Tensor> {
+            let u = units as isize;
+            t.slice(&[full, full, SliceSpec::range(k * u, (k + 1) * u)])
+        };
+        let last_step = |t: &Tensor| -> Result<Tensor> {
+            t.slice(&[full, SliceSpec::range(steps as isize - 1, steps as isize)])?
+                .reshape(&[batch as isize, -1])
+        };
+        let mut sequence = if states == 1 {
+            packed.clone()
+        } else {
+            columns(&packed, 0)?
+        };
+        let zero_masked = self.config.zero_output_for_mask && mask.is_some();
+        if let (true, Some(mask)) = (zero_masked, &mask) {
+            // Keras's zero_output_for_mask: masked steps output zeros (in processing order).
+            let mask = if self.config.go_backwards {
+                mask.slice(&[full, reversed()])?
+            } else {
+                mask.clone()
+            };
+            sequence = sequence.mul(&mask.cast(dtype)?.expand_dims(-1)?)?;
+        }
+        let mut out = vec![if self.config.return_sequences {
+            sequence.clone()
+        } else if zero_masked {
+            last_step(&sequence)?
+        } else {
+            last_step(&packed)?.slice(&[full, SliceSpec::range(0, units as isize)])?
+        }];
+        if self.config.return_state {
+            let last = last_step(&packed)?;
+            out.push(last.slice(&[full, SliceSpec::range(0, units as isize)])?);
+            if states == 2 {
+                out.push(
+                    last.slice(&[full, SliceSpec::range(units as isize, 2 * units as isize)])?,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every step of an axis, last first.
+fn reversed() -> SliceSpec {
+    SliceSpec {
+        start: None,
+        stop: None,
+        step: -1,
     }
 }
 
@@ -361,9 +592,10 @@ impl Layer for Recurrent {
         if self.config.use_bias {
             specs.push(WeightSpec {
                 name: "bias",
-                shape: match self.cell {
-                    RnnCell::Gru => vec![2, width],
-                    _ => vec![width],
+                shape: if self.split_bias() {
+                    vec![2, width]
+                } else {
+                    vec![width]
                 },
                 initializer: self.bias_initializer,
                 trainable: true,
@@ -403,100 +635,48 @@ impl Layer for Recurrent {
     }
 
     fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
-        self.check_input_count(inputs.len())?;
-        self.core.require_built()?;
-        let op = class_of(self.cell);
-        let kernel = self
-            .core
-            .weight("kernel")
-            .expect("built layer has a kernel");
-        let recurrent_kernel = self
-            .core
-            .weight("recurrent_kernel")
-            .expect("built layer has a recurrent kernel");
-        let mut x = inputs[0].clone();
-        let xs = x.shape();
-        if xs.len() != 3 || xs[2] != kernel.shape()[0] || xs[1] == 0 {
-            return Err(Error::shape(
-                op,
-                format!(
-                    "layer '{}' expects inputs of shape (batch, time >= 1, {}), got {}",
-                    self.name(),
-                    kernel.shape()[0],
-                    format_shape(&known(&xs))
-                ),
-            ));
+        self.run(inputs, None, training)
+    }
+
+    /// The first mask is the sequence's (those of initial states are ignored, as Keras).
+    fn call_masked(
+        &self,
+        inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+        training: bool,
+    ) -> Result<Vec<Tensor>> {
+        self.run(inputs, masks.first().and_then(Option::as_ref), training)
+    }
+
+    /// Keras's `RNN.compute_mask`: the sequence's mask goes on with `return_sequences` (not
+    /// reversed for `go_backwards`, as Keras); states carry none.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let mask = masks.first().cloned().flatten();
+        Ok(vec![mask.filter(|_| self.config.return_sequences)])
+    }
+
+    /// Keras's `unit_forget_bias`: the LSTM's bias is `[init(u), ones(u), init(2u)]` with `init`
+    /// its bias initializer, each block sampled at its own shape as Keras's composite
+    /// initializer does.
+    fn after_build(&self) -> Result<()> {
+        if self.cell != RnnCell::Lstm || !self.config.unit_forget_bias {
+            return Ok(());
         }
-        let (batch, steps, units) = (xs[0], xs[1], self.units());
-        if training && self.config.dropout > 0.0 {
-            x = x.mul(&self.dropout_mask(&x))?;
-        }
-        let bias = self.core.weight("bias");
-        let (input_bias, recurrent_bias) = match (&bias, self.cell) {
-            (Some(b), RnnCell::Gru) => {
-                let row = |r: isize| -> Result<Tensor> {
-                    b.slice(&[SliceSpec::range(r, r + 1)])?.reshape(&[-1])
-                };
-                (Some(row(0)?), Some(row(1)?))
-            }
-            (b, _) => (b.clone(), None),
+        let Some(bias) = self.core.weight("bias") else {
+            return Ok(());
         };
-        // The input projection of all time steps: one GEMM.
-        let projected = x.linear(&kernel, input_bias.as_ref(), FusedActivation::Linear)?;
-        let dtype = projected.dtype();
-        let zeros = || Tensor::zeros(&[batch, units], dtype);
-        let (h0, c0) = if inputs.len() > 1 {
-            (inputs[1].clone(), inputs.get(2).cloned())
-        } else {
-            (zeros(), (self.cell == RnnCell::Lstm).then(zeros))
-        };
-        let packed = projected
-            .rnn_sequence(
-                &recurrent_kernel,
-                &h0,
-                c0.as_ref(),
-                recurrent_bias.as_ref(),
-                self.spec,
-            )
-            .map_err(|err| match err {
-                Error::Shape { message, .. } => Error::Shape {
-                    op,
-                    message: format!("layer '{}': {message}", self.name()),
-                },
-                other => other,
-            })?;
-        let full = SliceSpec::full();
-        let columns = |t: &Tensor, k: isize| -> Result<Tensor> {
-            let u = units as isize;
-            t.slice(&[full, full, SliceSpec::range(k * u, (k + 1) * u)])
-        };
-        let last = packed
-            .slice(&[full, SliceSpec::range(steps as isize - 1, steps as isize)])?
-            .reshape(&[batch as isize, 1, -1])?;
-        let states = self.cell.states();
-        let last_h = || -> Result<Tensor> {
-            if states == 1 {
-                last.reshape(&[batch as isize, units as isize])
-            } else {
-                columns(&last, 0)?.reshape(&[batch as isize, units as isize])
-            }
-        };
-        let mut out = vec![if self.config.return_sequences {
-            if states == 1 {
-                packed.clone()
-            } else {
-                columns(&packed, 0)?
-            }
-        } else {
-            last_h()?
-        }];
-        if self.config.return_state {
-            out.push(last_h()?);
-            if states == 2 {
-                out.push(columns(&last, 1)?.reshape(&[batch as isize, units as isize])?);
-            }
-        }
-        Ok(out)
+        let (units, dtype) = (self.units(), bias.dtype());
+        let blocks = [
+            self.bias_initializer.sample(&[units], dtype, None)?,
+            Tensor::full(&[units], 1.0, dtype),
+            self.bias_initializer.sample(&[2 * units], dtype, None)?,
+        ];
+        let value = Tensor::concatenate(&blocks, 0)?;
+        bias.assign(value.storage())
     }
 }
 
@@ -577,21 +757,42 @@ impl Layer for Bidirectional {
     }
 
     fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
-        let f = self.forward.call(inputs, training)?;
-        let mut b = self.backward.call(inputs, training)?;
+        self.call_masked(inputs, &[], training)
+    }
+
+    /// Both directions get the mask; with `return_sequences` their masked steps output zeros
+    /// (Keras's `Bidirectional` forces `zero_output_for_mask = return_sequences` on both).
+    fn call_masked(
+        &self,
+        inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+        training: bool,
+    ) -> Result<Vec<Tensor>> {
+        let mut f = self.forward.call_masked(inputs, masks, training)?;
+        let mut b = self.backward.call_masked(inputs, masks, training)?;
         if self.return_sequences {
             // The backward layer's steps come last-first; Keras reverses them into time order.
-            let reversed = SliceSpec {
-                start: None,
-                stop: None,
-                step: -1,
-            };
-            b[0] = b[0].slice(&[SliceSpec::full(), reversed])?;
+            b[0] = b[0].slice(&[SliceSpec::full(), reversed()])?;
+            if let Some(mask) = masks.first().and_then(Option::as_ref) {
+                let mask = mask.cast(f[0].dtype())?.expand_dims(-1)?;
+                f[0] = f[0].mul(&mask)?;
+                b[0] = b[0].mul(&mask)?;
+            }
         }
         let mut out = vec![self.merge_outputs(&f[0], &b[0])?];
         out.extend(f[1..].iter().cloned());
         out.extend(b[1..].iter().cloned());
         Ok(out)
+    }
+
+    /// Keras's `Bidirectional.compute_mask`: the mask goes on with `return_sequences`.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let mask = masks.first().cloned().flatten();
+        Ok(vec![mask.filter(|_| self.return_sequences)])
     }
 
     /// The forward layer's weights, then the backward layer's, each named with its layer
@@ -680,12 +881,22 @@ impl Layer for TimeDistributed {
     fn weights(&self) -> Vec<Weight> {
         self.inner.weights()
     }
+
+    /// Keras's `TimeDistributed` supports masking and keeps the steps: the mask goes on.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(pass_mask(masks))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
     use super::*;
+    use crate::ops::test_util::assert_close;
 
     #[test]
     fn recurrent_embedding_looks_up_rows_and_rejects_bad_ids() {
@@ -783,6 +994,96 @@ mod tests {
         let shapes = bi.output_shapes(&[vec![None, Some(4), Some(2)]]).unwrap();
         assert_eq!(shapes, vec![vec![None, Some(4), Some(6)]]);
         assert_eq!(bi.weights().len(), 6);
+    }
+
+    #[test]
+    fn recurrent_native_build_applies_unit_forget_bias() {
+        // Keras's LSTMCell: bias = [init(u), ones(u), init(2u)].
+        let lstm = Recurrent::new("l", RnnCell::Lstm, RecurrentConfig::new(3)).unwrap();
+        build(&lstm, &[vec![None, Some(2), Some(4)]], DType::F32).unwrap();
+        let bias = values(&lstm.weights()[2].value);
+        assert_eq!(bias, [[0.0; 3], [1.0; 3], [0.0; 3], [0.0; 3]].concat());
+        let plain = Recurrent::new(
+            "p",
+            RnnCell::Lstm,
+            RecurrentConfig {
+                unit_forget_bias: false,
+                ..RecurrentConfig::new(3)
+            },
+        )
+        .unwrap();
+        build(&plain, &[vec![None, Some(2), Some(4)]], DType::F32).unwrap();
+        assert_eq!(values(&plain.weights()[2].value), vec![0.0; 12]);
+        // Only the LSTM has a forget gate.
+        let gru = Recurrent::new("g", RnnCell::Gru, RecurrentConfig::new(3)).unwrap();
+        build(&gru, &[vec![None, Some(2), Some(4)]], DType::F32).unwrap();
+        assert!(values(&gru.weights()[2].value).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn recurrent_gru_reset_before_has_a_flat_bias() {
+        let config = RecurrentConfig {
+            reset_after: false,
+            ..RecurrentConfig::new(2)
+        };
+        let gru = Recurrent::new("g", RnnCell::Gru, config).unwrap();
+        build(&gru, &[vec![None, Some(3), Some(4)]], DType::F64).unwrap();
+        let shapes: Vec<Vec<usize>> = gru.weights().iter().map(|w| w.value.shape()).collect();
+        assert_eq!(shapes, vec![vec![4, 6], vec![2, 6], vec![6]]);
+        let out = gru
+            .call(&[Tensor::full(&[1, 3, 4], 0.5, DType::F64)], true)
+            .unwrap();
+        assert_eq!(out[0].shape(), vec![1, 2]);
+    }
+
+    #[test]
+    fn recurrent_rates_outside_zero_one_are_refused() {
+        for rate in [-0.1, 1.0] {
+            let config = RecurrentConfig {
+                recurrent_dropout: rate,
+                ..RecurrentConfig::new(2)
+            };
+            let err = Recurrent::new("l", RnnCell::Lstm, config)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("recurrent_dropout"), "{err}");
+        }
+    }
+
+    #[test]
+    fn recurrent_graph_carries_the_embedding_mask_into_the_lstm() {
+        // Embedding(mask_zero) -> LSTM: trailing padding leaves the final state unchanged,
+        // and leading padding too (the state carries the initial zeros over).
+        use crate::model::Graph;
+        let mut graph = Graph::new(DType::F64);
+        let ids = graph.add_input("ids", vec![None, Some(5)]);
+        let embedding: std::sync::Arc<dyn Layer> =
+            std::sync::Arc::new(Embedding::new("e", 6, 3, true).unwrap());
+        build(embedding.as_ref(), &[vec![None, Some(5)]], DType::F64).unwrap();
+        let lstm: std::sync::Arc<dyn Layer> = std::sync::Arc::new(
+            Recurrent::new("l", RnnCell::Lstm, RecurrentConfig::new(4)).unwrap(),
+        );
+        build(lstm.as_ref(), &[vec![None, Some(5), Some(3)]], DType::F64).unwrap();
+        let embedded = graph.add_layer(embedding.clone(), vec![ids]).unwrap();
+        let out = graph.add_layer(lstm.clone(), embedded).unwrap();
+        graph.set_outputs(out).unwrap();
+        let padded = Tensor::from_vec(
+            &[3, 5],
+            vec![
+                3.0, 1.0, 4.0, 0.0, 0.0, //
+                0.0, 0.0, 3.0, 1.0, 4.0, //
+                0.0, 0.0, 0.0, 0.0, 0.0,
+            ],
+        )
+        .unwrap();
+        let y = values(&graph.forward(&[padded], false).unwrap()[0]);
+        let unpadded = Tensor::from_vec(&[1, 3], vec![3.0, 1.0, 4.0]).unwrap();
+        let x = embedding.call(&[unpadded], false).unwrap();
+        let expected = values(&lstm.call(&x, false).unwrap()[0]);
+        assert_close(&y[..4], &expected, 1e-12);
+        assert_close(&y[4..8], &expected, 1e-12);
+        assert_eq!(&y[8..], &[0.0; 4]); // all masked: the initial zeros
     }
 
     #[test]

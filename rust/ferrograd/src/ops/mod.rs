@@ -19,7 +19,7 @@ pub use pool::{Pool2dOptions, PoolPadding};
 mod reduce;
 mod resize;
 mod rnn;
-pub use rnn::{RnnCell, RnnSpec};
+pub use rnn::{RnnCell, RnnMasks, RnnSpec};
 mod shape;
 mod softmax;
 

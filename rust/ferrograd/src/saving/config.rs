@@ -19,9 +19,9 @@ use crate::model::{Compiled, Graph, Model, Node, ValueRef};
 use crate::nn::{
     build, Activation, ActivationLayer, BatchNormalization, Bidirectional, BidirectionalMerge,
     Conv, ConvTranspose, Cropping, Dense, DepthwiseConv, Dropout, Embedding, Flatten,
-    GlobalPooling, GroupNormalization, Layer, LayerNormalization, Merge, MergeOp, PRelu, Padding,
-    PoolMode, Pooling, Recurrent, RecurrentConfig, Reshape, SeparableConv, Shape, TimeDistributed,
-    UpSampling, ZeroPadding,
+    GlobalPooling, GroupNormalization, Interpolation, Layer, LayerNormalization, Masking, Merge,
+    MergeOp, PRelu, Padding, PoolMode, Pooling, Recurrent, RecurrentConfig, Reshape, SeparableConv,
+    Shape, TimeDistributed, UpSampling, ZeroPadding,
 };
 use crate::ops::{PoolPadding, RnnCell};
 use crate::optim::{Adam, Optimizer, Sgd};
@@ -436,11 +436,10 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
         "Conv1DTranspose" | "Conv2DTranspose" => {
             c.channels_last()?;
             let r = rank_of(class);
-            if c.get("output_padding").is_some() {
-                return Err(bad(format!(
-                    "layer '{name}' ({class}): output_padding is not supported natively yet"
-                )));
-            }
+            let output_padding = match c.get("output_padding") {
+                None => None,
+                Some(_) => Some(c.tuple("output_padding", r, None)?),
+            };
             Arc::new(ConvTranspose::new(
                 name,
                 c.usize("filters")?,
@@ -450,7 +449,8 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
                 c.tuple("dilation_rate", r, Some(1))?,
                 c.activation("activation", "linear")?,
                 c.bool_or("use_bias", true)?,
-            )?)
+            )?
+            .with_output_padding(output_padding)?)
         }
         "SeparableConv1D" | "SeparableConv2D" => {
             c.channels_last()?;
@@ -494,15 +494,12 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
         "UpSampling1D" | "UpSampling2D" => {
             c.channels_last()?;
             let r = rank_of(class);
-            match c.get("interpolation").and_then(Value::as_str) {
-                None | Some("nearest") => {}
-                Some(other) => {
-                    return Err(bad(format!(
-                        "layer '{name}' ({class}): interpolation '{other}' is not supported natively yet"
-                    )))
-                }
-            }
-            Arc::new(UpSampling::new(name, c.tuple("size", r, Some(2))?)?)
+            let interpolation = match c.str_or("interpolation", "nearest")? {
+                "nearest" => Interpolation::Nearest,
+                "bilinear" => Interpolation::Bilinear,
+                _ => return Err(c.err("interpolation", "'nearest' or 'bilinear'")),
+            };
+            Arc::new(UpSampling::with_interpolation(name, c.tuple("size", r, Some(2))?, interpolation)?)
         }
         "BatchNormalization" => Arc::new(BatchNormalization::new(
             name,
@@ -534,11 +531,21 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
             c.bool_or("mask_zero", false)?,
         )?),
         "SimpleRNN" | "LSTM" | "GRU" => recurrent_from_config(&c, None)?.layer,
+        "Masking" => Arc::new(Masking::new(name, c.f64_or("mask_value", 0.0)?)),
         "Bidirectional" => {
             let inner = c.get("layer").ok_or_else(|| c.err("layer", "a serialized recurrent layer"))?;
             let (inner_class, inner_config) = class_and_config(inner)?;
+            // As the Python layer (and Keras): the wrapped layers zero masked steps' outputs
+            // when they return sequences.
+            let mut inner_map = inner_config.as_object().cloned().unwrap_or_default();
+            let sequences = inner_map.get("return_sequences").and_then(Value::as_bool).unwrap_or(false);
+            inner_map.insert("zero_output_for_mask".into(), Value::Bool(sequences));
+            let inner_value = Value::Object(inner_map);
+            let inner_config = &inner_value;
             let inner_cfg = Cfg::new(inner_class, inner_config)?;
-            let forward = recurrent_from_config(&inner_cfg, Some(format!("forward_{}", inner_cfg.name)))?;
+            // A saved wrapper's inner config is its forward layer, already called "forward_<name>".
+            let base = inner_cfg.name.strip_prefix("forward_").unwrap_or(&inner_cfg.name).to_string();
+            let forward = recurrent_from_config(&inner_cfg, Some(format!("forward_{base}")))?;
             let backward = match c.get("backward_layer") {
                 Some(b) => {
                     let (bc, bcfg) = class_and_config(b)?;
@@ -550,7 +557,7 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
                     map.insert("go_backwards".into(), Value::Bool(flipped));
                     let value = Value::Object(map);
                     let cfg = Cfg::new(inner_class, &value)?;
-                    recurrent_from_config(&cfg, Some(format!("backward_{}", inner_cfg.name)))?
+                    recurrent_from_config(&cfg, Some(format!("backward_{base}")))?
                 }
             };
             let merge = match c.str_or("merge_mode", "concat")? {
@@ -628,6 +635,10 @@ fn recurrent_from_config(c: &Cfg<'_>, rename: Option<String>) -> Result<Made> {
     config.return_state = c.bool_or("return_state", false)?;
     config.go_backwards = c.bool_or("go_backwards", false)?;
     config.dropout = c.f64_or("dropout", 0.0)?;
+    config.recurrent_dropout = c.f64_or("recurrent_dropout", 0.0)?;
+    config.reset_after = c.bool_or("reset_after", true)?;
+    config.unit_forget_bias = c.bool_or("unit_forget_bias", true)?;
+    config.zero_output_for_mask = c.bool_or("zero_output_for_mask", false)?;
     config.seed = c.get("seed").and_then(Value::as_u64);
     let name = rename.unwrap_or_else(|| c.name.clone());
     Ok(Made::plain(Arc::new(Recurrent::new(name, cell, config)?)))
