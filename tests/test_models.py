@@ -265,7 +265,7 @@ def test_runs_repeat_exactly_with_a_seed_and_fixed_threads():
 def test_save_and_load_weights_round_trip(tmp_path):
     x, y = _regression_data(16)
     model = fg.Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(1)])
-    path = tmp_path / "model.weights.npz"
+    path = tmp_path / "model.weights.safetensors"
     model.save_weights(path)
     other = fg.Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(1)])
     other.load_weights(path)
@@ -274,7 +274,7 @@ def test_save_and_load_weights_round_trip(tmp_path):
     with pytest.raises(ValueError, match="shape"):
         wrong.load_weights(path)
     path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(ValueError, match="not a readable weights file"):
+    with pytest.raises(ValueError, match="not a valid safetensors file"):
         other.load_weights(path)
 
 
@@ -485,17 +485,30 @@ def test_initial_epoch_continues_the_count(capsys):
 def test_model_checkpoint_saves_weights_each_epoch(tmp_path):
     x, y = _regression_data(16)
     model = _linear_model(lr=0.01)
-    pattern = str(tmp_path / "w{epoch:02d}.weights.npz")
+    pattern = str(tmp_path / "w{epoch:02d}.weights.safetensors")
     checkpoint = fg.callbacks.ModelCheckpoint(pattern, monitor="loss", save_weights_only=True)
     model.fit(x, y, epochs=2, callbacks=[checkpoint], verbose=0)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["w01.weights.npz", "w02.weights.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w01.weights.safetensors", "w02.weights.safetensors"]
     restored = _linear_model()
-    restored.load_weights(tmp_path / "w02.weights.npz")
+    restored.load_weights(tmp_path / "w02.weights.safetensors")
     for a, b in zip(restored.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    whole = fg.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"), monitor="loss")
-    with pytest.raises(NotImplementedError, match="save_weights_only=True"):
-        model.fit(x, y, epochs=1, callbacks=[whole], verbose=0)
+
+
+def test_model_checkpoint_saves_the_whole_model_and_only_the_best(tmp_path):
+    x, y = _regression_data(16)
+    model = _linear_model(lr=0.01)
+    path = tmp_path / "best.safetensors"
+    whole = fg.callbacks.ModelCheckpoint(str(path), monitor="loss", save_best_only=True)
+    history = model.fit(x, y, epochs=3, callbacks=[whole], verbose=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["best.safetensors"]
+    restored = fg.load_model(path)
+    # The loss fell every epoch, so the best is the last: same weights, same optimizer step.
+    assert history.history["loss"] == sorted(history.history["loss"], reverse=True)
+    for a, b in zip(restored.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert restored.optimizer.iterations == model.optimizer.iterations
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_python_layer_returning_a_non_tensor_is_a_type_error():

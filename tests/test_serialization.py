@@ -128,6 +128,7 @@ LAYER_CASES = {
         (None, 3),
     ),
     "LayerNormalization": (lambda: layers.LayerNormalization(axis=-1, center=False), (None, 4)),
+    "Masking": (lambda: layers.Masking(mask_value=-1.0), (None, 5, 3)),
     "GroupNormalization": (lambda: layers.GroupNormalization(groups=2, epsilon=1e-4), (None, 4)),
     "Conv1D": (
         lambda: layers.Conv1D(

@@ -33,7 +33,7 @@ from ._core import GradcheckError, Tensor, Variable, get_num_threads, set_num_th
 from .autodiff import GradientTape, grad, gradcheck, is_grad_enabled, no_grad
 from .clipping import clip_by_global_norm, clip_by_value
 from .layers import Input, Layer
-from .models import Model, Sequential
+from .models import Model, Sequential, load_model
 
 __version__ = "0.1.0"
 
@@ -58,6 +58,7 @@ __all__ = [
     "initializers",
     "layers",
     "metrics",
+    "load_model",
     "models",
     "gradcheck",
     "is_grad_enabled",

@@ -454,3 +454,17 @@ def _instantiate(cls: Any, inner: Any, class_name: str) -> Any:
             f"{cls.__name__} could not be deserialized properly: {err}. Make sure its get_config() returns "
             "every constructor argument (or override from_config)."
         ) from err
+
+
+def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+    """Keras's ``keras.saving.save_model``: ``model.save(filepath)``."""
+    model.save(filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+
+def load_model(
+    filepath: Any, custom_objects: dict[str, Any] | None = None, compile: bool = True, safe_mode: bool = True
+) -> Any:
+    """Keras's ``keras.saving.load_model``: the model a ferrograd model file holds."""
+    from .models.model_io import load_model as _load
+
+    return _load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)

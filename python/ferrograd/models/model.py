@@ -676,18 +676,31 @@ class Model(Layer):
 
     # ----- weights and summary
 
-    def save_weights(self, filepath: str, overwrite: bool = True) -> None:
-        """Saves the weights to a ``.npz`` file (numbered arrays in :meth:`get_weights` order),
-        written to a temporary file and renamed so a crash never leaves half a file."""
-        from . import weights_io
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True, **kwargs: Any) -> None:
+        """Saves the whole model to one safetensors file: weights (Keras's names), architecture
+        and compile settings (Keras 3's JSON) and the optimizer's state. The write is atomic.
+        Load it with ``fg.load_model``, or natively from Rust with ``ferrograd::saving::load_model``."""
+        from . import model_io
 
-        weights_io.save(self, filepath, overwrite)
+        if kwargs.pop("zipped", None) or kwargs:
+            raise ValueError(f"Unsupported arguments to save: {sorted(kwargs) or ['zipped']}")
+        model_io.save_model(self, filepath, overwrite, include_optimizer)
 
-    def load_weights(self, filepath: str) -> None:
-        """Loads weights saved by :meth:`save_weights` (checked against this model's shapes)."""
-        from . import weights_io
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Saves the weights alone to a safetensors file (one tensor per weight, named
+        ``layer/weight``), written to a temporary file and renamed so a crash never leaves half
+        a file."""
+        from . import model_io
 
-        weights_io.load(self, filepath)
+        model_io.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
+        """Loads weights saved by :meth:`save_weights` or :meth:`save`: by layer name, or by
+        position when the names differ but the saved order and shapes fit. ``skip_mismatch``
+        skips weights missing from the file or of another shape instead of failing."""
+        from . import model_io
+
+        model_io.load_weights(self, filepath, skip_mismatch)
 
     def summary(
         self, line_length: int | None = None, positions: Any = None, print_fn: Any = None, **kwargs: Any

@@ -13,28 +13,37 @@ use crate::errors::IntoPy;
 use crate::models::PyModel;
 use crate::optimizers::PyOptimizer;
 
-/// Writes the whole model: weights, optimizer state (when `include_optimizer`), and the
-/// architecture and compile settings given as JSON.
+/// Writes the whole model: weights, the architecture and compile settings given as JSON, and
+/// the state of `optimizer` (the Python model's, which the engine model may not be compiled
+/// with yet) when one is given.
 #[pyfunction]
-#[pyo3(signature = (model, path, model_config, compile_config=None, include_optimizer=true, overwrite=true))]
+#[pyo3(signature = (model, path, model_config, compile_config=None, optimizer=None, overwrite=true))]
 fn save_model(
     py: Python<'_>,
     model: PyRef<'_, PyModel>,
     path: PathBuf,
     model_config: String,
     compile_config: Option<String>,
-    include_optimizer: bool,
+    optimizer: Option<PyRef<'_, PyOptimizer>>,
     overwrite: bool,
 ) -> PyResult<()> {
     let options = SaveOptions {
-        include_optimizer,
+        include_optimizer: false,
         overwrite,
         model_config: Some(model_config),
         compile_config,
     };
     let model = &model.model;
-    py.detach(|| saving::save_model(model, &path, &options))
-        .py()
+    let optimizer = optimizer.map(|o| o.inner.clone());
+    py.detach(|| {
+        let slots = optimizer.map(|o| {
+            let o = o.lock().expect("optimizer lock");
+            let named = saving::weights::named_weights(model.graph());
+            saving::weights::optimizer_tensors(&named, &o)
+        });
+        saving::save_model_with(model, &path, &options, slots)
+    })
+    .py()
 }
 
 /// Writes the weights alone.

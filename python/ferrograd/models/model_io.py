@@ -1,0 +1,104 @@
+"""Whole models and weights in one safe file: safetensors, written and read by the engine
+(``ferrograd::saving``), so a native Rust program reads exactly what Python writes.
+
+``model.save(path)`` stores every weight under Keras's names (``dense/kernel``), the
+architecture as Keras 3's JSON (``model.to_json()`` without the compile settings), the compile
+settings (``get_compile_config()``) and the optimizer's state in the file's metadata.
+:func:`load_model` rebuilds the model from the JSON through ``fg.saving``'s registry (nothing
+named in the file is imported or run), compiles it, and restores weights and optimizer state,
+so ``fit`` continues where it stopped. The engine writes to a temporary file beside the target,
+syncs it and renames it: a crash or a full disk never leaves half a file or destroys the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .. import _core
+
+SAFETENSORS_MAGIC_HINT = "a ferrograd model file (safetensors with format=ferrograd metadata)"
+
+
+def _path(filepath: Any) -> str:
+    try:
+        return os.fspath(filepath)
+    except TypeError:
+        raise TypeError(f"filepath must be a str or os.PathLike, got {type(filepath).__name__}") from None
+
+
+def _engine_model(model: Any) -> Any:
+    if not getattr(model, "_inputs", None) and not getattr(model, "built", False):
+        raise ValueError(
+            f"model '{model.name}' has no weights yet: build it (give it an Input, or call it on data) before saving"
+        )
+    return model._core()
+
+
+def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+    """Writes ``model`` (architecture, weights, compile settings, optimizer state) to one file."""
+    from .. import saving
+
+    path = _path(filepath)
+    config = saving.serialize_keras_object(model)
+    compile_config = config.pop("compile_config", None) if isinstance(config, dict) else None
+    if compile_config is None and getattr(model, "compiled", False):
+        compile_config = model.get_compile_config()
+    optimizer = getattr(model, "optimizer", None) if include_optimizer else None
+    _core.save_model(
+        _engine_model(model),
+        path,
+        json.dumps(config),
+        None if compile_config is None else json.dumps(compile_config),
+        getattr(optimizer, "_engine", None),
+        overwrite,
+    )
+
+
+def load_model(
+    filepath: Any, custom_objects: dict[str, Any] | None = None, compile: bool = True, safe_mode: bool = True
+) -> Any:
+    """The model saved by :func:`save_model`, with its weights and, when ``compile``, compiled
+    with its optimizer's state restored. Custom layers must be registered
+    (``fg.saving.register_serializable``) or given in ``custom_objects``."""
+    from .. import saving
+    from .model import Model
+
+    path = _path(filepath)
+    metadata = _core.read_model_metadata(path)
+    try:
+        config = json.loads(metadata["model_config"])
+    except KeyError:
+        raise ValueError(f"{path} holds no model architecture (it is a weights file: use model.load_weights)") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"the architecture stored in {path} is not valid JSON: {err}") from err
+    if isinstance(config, dict):
+        config.pop("compile_config", None)
+    model = saving.deserialize_keras_object(config, custom_objects=custom_objects)
+    if not isinstance(model, Model):
+        raise ValueError(f"{path} describes a {type(model).__name__}, not a model")
+    optimizer = None
+    compile_text = metadata.get("compile_config")
+    if compile and compile_text:
+        try:
+            compile_config = json.loads(compile_text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"the compile settings stored in {path} are not valid JSON: {err}") from err
+        with saving.custom_object_scope(custom_objects or {}):
+            model.compile_from_config(compile_config)
+        optimizer = model.optimizer._engine
+    _core.load_model_state(_engine_model(model), path, optimizer)
+    return model
+
+
+def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
+    """Writes the weights alone (safetensors, Keras's names)."""
+    _core.save_weights(_engine_model(model), _path(filepath), overwrite)
+
+
+def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> dict[str, Any]:
+    """Loads weights by name; when no name matches (the model was built with other layer
+    names) by position, if the saved order, count and shapes agree. With ``skip_mismatch``
+    weights missing from the file or of another shape are skipped (and reported in the result)."""
+    return _core.load_weights(_engine_model(model), _path(filepath), skip_mismatch)
