@@ -254,7 +254,8 @@ class Layer:
 
     def _all_weight_entries(self) -> list[tuple[str, Variable, bool, Any]]:
         # Keras's order: the layer's own trainable weights, its own non-trainable ones (each in
-        # creation order), then the sublayers' weights.
+        # creation order), then the sublayers' weights, named with their layer's name
+        # ("dense/kernel") so that two sublayers' kernels stay apart in reports and saved files.
         entries = [e for e in self._own_weights if e[2]] + [e for e in self._own_weights if not e[2]]
         seen = {id(v) for _, v, _, _ in entries}
         for layer in self._layers:
@@ -262,7 +263,7 @@ class Layer:
             for name, var, trainable, reg in layer._all_weight_entries():
                 if id(var) not in seen:
                     seen.add(id(var))
-                    entries.append((name, var, trainable and not frozen, reg))
+                    entries.append((f"{layer.name}/{name}", var, trainable and not frozen, reg))
         return entries
 
     @property

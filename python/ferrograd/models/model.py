@@ -339,7 +339,7 @@ class Model(Layer):
             if unknown:
                 raise ValueError(f"{what} has keys {unknown} that are not output names; the outputs are {names}")
             return [value.get(n, default) for n in names]
-        if isinstance(value, (list, tuple)) and len(names) > 1:
+        if isinstance(value, (list, tuple)) and (len(names) > 1 or (what != "metrics" and len(value) == 1)):
             if len(value) != len(names):
                 raise ValueError(f"{what} has {len(value)} entries for {len(names)} outputs ({names})")
             return list(value)

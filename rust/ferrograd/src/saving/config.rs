@@ -308,7 +308,7 @@ impl Made {
 pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
     let c = Cfg::new(class, config)?;
     let name = c.name.clone();
-    let rank_of = |class: &str| if class.ends_with("1D") { 1 } else { 2 };
+    let rank_of = |class: &str| if class.contains("1D") { 1 } else { 2 };
     let layer: Arc<dyn Layer> = match class {
         "Dense" => {
             let mut d = Dense::new(
@@ -1124,9 +1124,10 @@ fn loss_value(loss: &Loss) -> Value {
             "CategoricalCrossentropy",
             json!({"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}),
         ),
-        Loss::SparseCategoricalCrossentropy { from_logits, axis } => (
+        // Keras's SparseCategoricalCrossentropy takes no axis (it is always the last).
+        Loss::SparseCategoricalCrossentropy { from_logits, .. } => (
             "SparseCategoricalCrossentropy",
-            json!({"from_logits": from_logits, "axis": axis}),
+            json!({ "from_logits": from_logits }),
         ),
         Loss::KLDivergence => ("KLDivergence", json!({})),
         Loss::Poisson => ("Poisson", json!({})),
