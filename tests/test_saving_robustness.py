@@ -358,11 +358,11 @@ def test_a_shape_with_the_same_size_but_another_layout_names_the_weight(saved):
 
 
 def test_absurd_sizes_fail_fast_without_allocating(saved):
-    """Shapes of 2**80 and 2**62 elements, a header length of 2**62 and a tensor claiming 2**62
+    """Shapes of 2**80 elements (overflowing) and 2**40 (4 TB), a header length of 2**62 and a tensor claiming 2**62
     bytes: refused from the header alone, within milliseconds, in a process that could not even
     allocate 2 GB."""
     files = {}
-    for label, shape in {"2^40 x 2^40": [2**40, 2**40], "2^31 x 2^31": [2**31, 2**31]}.items():
+    for label, shape in {"2^40 x 2^40": [2**40, 2**40], "2^20 x 2^20 (4 TB)": [2**20, 2**20]}.items():
         header = copy.deepcopy(saved.header)
         header["dense/kernel"]["shape"] = shape
         files[label] = _pack(header, saved.data)
@@ -902,6 +902,28 @@ def test_overwrite_false_and_bad_destinations(saved, tmp_path):
         model.save(tmp_path / "a_directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_directory", "model.safetensors", "new.safetensors"]
     assert list((tmp_path / "a_directory").iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="BUG: the file is created by tempfile with mode 0600 and renamed into place, so saved models "
+    "ignore the umask (0644 under umask 022, as torch.save and numpy write) and overwriting a shared "
+    "0644 file makes it unreadable to others",
+)
+def test_a_saved_file_has_the_permissions_the_umask_gives(saved, tmp_path):
+    umask = os.umask(0o022)
+    try:
+        model = fg.load_model(saved.path)
+        path = tmp_path / "model.safetensors"
+        model.save(path)
+        weights = tmp_path / "model.weights.safetensors"
+        model.save_weights(weights)
+        assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+        assert oct(weights.stat().st_mode & 0o777) == oct(0o644)
+    finally:
+        os.umask(umask)
 
 
 # ----- interchange with the reference implementation
