@@ -5,8 +5,10 @@ exception type or code running), writes are atomic, and the files interchange wi
 
 The file format (``rust/ferrograd/src/saving``): an 8-byte little-endian header length, a JSON
 header (``{name: {"dtype", "shape", "data_offsets"}, "__metadata__": {...}}``) padded with spaces,
-then the tensor bytes. The fuzz targets at the end run a bounded number of examples (a few
-seconds); ``FERROGRAD_FUZZ_EXAMPLES=5000`` runs them longer.
+then the tensor bytes. The fuzz targets (``test_fuzz_*`` and the flipped-byte test) run a
+bounded number of examples, about a second each; ``FERROGRAD_FUZZ_EXAMPLES=5000`` runs each
+that many times. Bugs these tests found are strict xfails saying what is wrong: fixing one makes
+its test XPASS, and the marker (and its entry in ``_known_bug``) is then removed.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ from ferrograd import layers
 # What loading a damaged file may raise: ValueError (damaged or inconsistent file; JSON and
 # Unicode decode errors are ValueErrors too) and TypeError (UnknownObjectError: a class or
 # function the file names is not known). Anything else (KeyError, AttributeError, OverflowError,
-# an OSError for a readable file, a Rust panic) is a bug.
+# an OSError for a readable file, a Rust panic) is a bug. Only a valid file whose config asks for
+# a Keras feature ferrograd lacks may also raise NotImplementedError (test_fuzz_edited_configs).
 ALLOWED = (ValueError, TypeError)
 FUZZ_EXAMPLES = int(os.environ.get("FERROGRAD_FUZZ_EXAMPLES", "0")) or None
 SLOW_LOAD_SECONDS = 5.0  # far above any load of these files (about 3 ms): "never a hang"
 
-# A model of a fresh subprocess must not be able to take the machine down: address space capped.
+# What a test's subprocess may allocate: a loader that trusts a size cannot take the machine down.
 ADDRESS_SPACE_LIMIT = 2 << 30
 
 
@@ -61,6 +64,11 @@ def _weights(model: Any) -> dict[str, np.ndarray]:
     return {w.path: np.array(value) for w, value in zip(model.weights, model.get_weights())}
 
 
+class SavedFile(SimpleNamespace):
+    def __repr__(self) -> str:  # Hypothesis prints the fixture with every failing example
+        return f"<the saved model file {self.path.name}, {len(self.raw)} bytes>"
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A trained, compiled (Adam) Dense + BatchNormalization model saved once, with its bytes,
@@ -77,7 +85,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     model.save(path)
     raw = path.read_bytes()
     header, data = _split(raw)
-    return SimpleNamespace(
+    return SavedFile(
         path=path,
         raw=raw,
         header=header,
@@ -249,9 +257,13 @@ def test_a_truncated_file_is_a_value_error(saved, section, loader):
     assert str(path) in str(info.value)
 
 
-def test_every_truncation_and_an_extension_is_a_value_error(saved):
+def test_truncations_everywhere_and_an_extension_are_a_value_error(saved):
+    # Every cut in the length, the start of the header, around the header's end and at the end;
+    # every 7th byte elsewhere.
+    size, start = len(saved.raw), saved.data_start
+    cuts = {*range(64), *range(64, size, 7), *range(start - 16, start + 16), *range(size - 16, size)}
     path = saved.work / "cut.safetensors"
-    damaged = [saved.raw[:cut] for cut in range(len(saved.raw))] + [saved.raw + b"\0", saved.raw + b" " * 8]
+    damaged = [saved.raw[:cut] for cut in sorted(cuts)] + [saved.raw + b"\0", saved.raw + b" " * 8]
     for raw in damaged:
         path.write_bytes(raw)
         for name, load in LOADERS.items():
@@ -358,9 +370,9 @@ def test_a_shape_with_the_same_size_but_another_layout_names_the_weight(saved):
 
 
 def test_absurd_sizes_fail_fast_without_allocating(saved):
-    """Shapes of 2**80 elements (overflowing) and 2**40 (4 TB), a header length of 2**62 and a tensor claiming 2**62
-    bytes: refused from the header alone, within milliseconds, in a process that could not even
-    allocate 2 GB."""
+    """Shapes of 2**80 elements (overflowing) and 2**40 (4 TB), a header length of 2**62 and a
+    tensor claiming 2**62 bytes: refused from the header alone, within milliseconds, in a process
+    that could not even allocate 2 GB."""
     files = {}
     for label, shape in {"2^40 x 2^40": [2**40, 2**40], "2^20 x 2^20 (4 TB)": [2**20, 2**20]}.items():
         header = copy.deepcopy(saved.header)
@@ -618,14 +630,16 @@ def test_metadata_that_is_not_json_is_a_value_error(saved, key):
 
 @pytest.mark.xfail(
     strict=True,
-    raises=AssertionError,  # the subprocess died
-    reason="BUG: the loaders build the model from model_config (allocating and initializing every "
-    "weight) before checking its shapes against the file's tensors; a huge 'units' aborts the "
-    "process ('memory allocation of ... bytes failed') instead of raising ValueError",
+    raises=AssertionError,  # the subprocess died or raised a PanicException
+    reason="BUG: both loaders build the model from model_config (allocating and initializing every "
+    "weight) before comparing its shapes with the file's tensors: a huge 'units' aborts the process "
+    "('memory allocation of ... bytes failed') or raises a Rust PanicException ('ndarray: Shape too "
+    "large'), a BaseException, instead of a ValueError",
 )
-def test_a_config_with_absurd_units_is_a_value_error_not_an_abort(saved):
+@pytest.mark.parametrize("units", [2**40, 2**62], ids=["allocation failure", "shape overflow"])
+def test_a_config_with_absurd_units_is_a_value_error_not_an_abort(saved, units):
     def edit(config):
-        _layer(config, "out")["config"]["units"] = 2**40
+        _layer(config, "out")["config"]["units"] = units
 
     path = _edited(saved, _edit_json("model_config", edit))
     code = """
@@ -646,21 +660,21 @@ def test_a_config_with_absurd_units_is_a_value_error_not_an_abort(saved):
 
 
 @pytest.mark.xfail(
-    strict=True, raises=AttributeError, reason="BUG: a layer's build_config that is not a dict raises AttributeError"
+    strict=True,
+    raises=AttributeError,
+    reason="BUG: fg.load_model raises AttributeError (\"'list' object has no attribute 'get'\") for a "
+    "build_config that is not a dict",
 )
-def test_a_build_config_that_is_not_a_dict_is_a_value_error(saved):
+@pytest.mark.parametrize("where", ["layer", "model"])
+def test_a_build_config_that_is_not_a_dict_is_a_value_error(saved, where):
     def edit(config):
-        _layer(config, "out")["build_config"] = [3]
+        (_layer(config, "out") if where == "layer" else config)["build_config"] = [3]
 
     with pytest.raises((ValueError, TypeError)):
         fg.load_model(_edited(saved, _edit_json("model_config", edit)))
 
 
-@pytest.mark.xfail(
-    strict=True, raises=OverflowError, reason="BUG: an initializer seed out of uint range raises OverflowError"
-)
-@pytest.mark.parametrize("seed", [-1, 1e308], ids=["negative", "huge"])
-def test_an_out_of_range_initializer_seed_is_a_value_error(saved, seed):
+def _set_seed(seed: Any) -> Callable[[dict[str, Any]], None]:
     def edit(config):
         _layer(config, "out")["config"]["kernel_initializer"] = {
             "module": "keras.initializers",
@@ -669,6 +683,28 @@ def test_an_out_of_range_initializer_seed_is_a_value_error(saved, seed):
             "registered_name": None,
         }
 
+    return edit
+
+
+def _set_input_shape(config: dict[str, Any]) -> None:
+    _layer(config, "out")["build_config"]["input_shape"] = [None, float("inf")]
+
+
+def _set_axis(config: dict[str, Any]) -> None:
+    _layer(config, "bn")["config"]["axis"] = 2**63
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="BUG: fg.load_model passes numbers from the config to int()/Rust unchecked: OverflowError",
+)
+@pytest.mark.parametrize(
+    "edit",
+    [_set_seed(-1), _set_seed(1e308), _set_input_shape, _set_axis],
+    ids=["negative seed", "huge seed", "infinite input_shape", "axis 2**63"],
+)
+def test_out_of_range_numbers_in_a_config_are_a_value_error(saved, edit):
     with pytest.raises((ValueError, TypeError)):
         fg.load_model(_edited(saved, _edit_json("model_config", edit)))
 
@@ -838,6 +874,83 @@ def test_fuzz_mutations_of_a_valid_file(saved, data):
     path = saved.work / "mutated.safetensors"
     path.write_bytes(raw)
     _fuzz_loaders(path, saved, where)
+
+
+def _json_paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    paths = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += _json_paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            paths += _json_paths(item, (*prefix, index))
+    return paths
+
+
+# Small numbers only: a config may legitimately ask for a big layer, and the loaders allocate what
+# it asks for before comparing with the tensors (test_a_config_with_absurd_units_...).
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 64)
+    | st.floats(-100, 100)
+    | st.sampled_from([float("nan"), float("inf"), 2**63, -(2**63)])
+    | st.text(max_size=8)
+    | st.sampled_from([[], {}])
+    | st.sampled_from(["relu", "linear", "Dense", "Functional", "keras.layers", "float64", "glorot_uniform", "__x__"]),
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["class_name", "config", "module", "name", "registered_name", "units", "build_config"])
+            | st.text(max_size=6),
+            inner,
+            min_size=1,
+            max_size=3,
+        )
+    ),
+    max_leaves=6,
+)
+
+
+def _known_bug(error: BaseException, path: tuple) -> bool:
+    """The exceptions of the bugs marked xfail above (the fuzz found them)."""
+    return (
+        (isinstance(error, AttributeError) and "build_config" in path)
+        or isinstance(error, OverflowError)
+        or (type(error).__name__ == "PanicException" and "Shape too large" in str(error))
+    )
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES or 250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_fuzz_edited_configs(saved, data):
+    """Valid files whose architecture or compile settings were edited: a value somewhere in the
+    JSON replaced or removed. The loaders either load or raise ValueError or TypeError, or
+    NotImplementedError for a Keras feature ferrograd lacks (weight constraints, sparse inputs,
+    EMA, ...)."""
+    key = data.draw(st.sampled_from(["model_config", "compile_config"]), label="key")
+    document = json.loads(saved.header["__metadata__"][key])
+    path = data.draw(st.sampled_from(_json_paths(document)[1:]), label="path")
+    parent = document
+    for step in path[:-1]:
+        parent = parent[step]
+    if data.draw(st.booleans(), label="delete"):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(_JSON_VALUES, label="value")
+    header = copy.deepcopy(saved.header)
+    header["__metadata__"][key] = json.dumps(document)
+    file = saved.work / "config.safetensors"
+    file.write_bytes(_pack(header, saved.data))
+    for name, load in MODEL_LOADERS.items():
+        outcome = _outcome(load, file, saved)
+        if isinstance(outcome, NotImplementedError) or _known_bug(outcome, path):
+            continue
+        _assert_allowed(outcome, f"{name} with {key} {path} edited")
 
 
 # ----- atomic writes
