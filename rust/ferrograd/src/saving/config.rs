@@ -618,15 +618,6 @@ fn recurrent_from_config(c: &Cfg<'_>, rename: Option<String>) -> Result<Made> {
             )))
         }
     };
-    if c.f64_or("recurrent_dropout", 0.0)? != 0.0 {
-        return Err(c.err("recurrent_dropout", "0 (not supported natively yet)"));
-    }
-    if !c.bool_or("reset_after", true)? {
-        return Err(c.err(
-            "reset_after",
-            "true (reset_after=False is not supported natively yet)",
-        ));
-    }
     let mut config = RecurrentConfig::new(c.usize("units")?);
     config.activation = c.activation("activation", "tanh")?;
     config.recurrent_activation = c.activation("recurrent_activation", "sigmoid")?;
