@@ -1000,8 +1000,20 @@ fn functional(config: &Value, layers: &[Value]) -> Result<Graph> {
 pub fn layer_config(layer: &dyn Layer) -> Result<Value> {
     let name = layer.name();
     let mut config = layer.config().ok_or_else(|| {
+        let why = match layer.class_name() {
+            "Bidirectional" => {
+                " (a Bidirectional writes its config when it wraps SimpleRNN, LSTM or GRU layers \
+                 and its forward layer is named forward_<name>, as Keras names it: see \
+                 Bidirectional::wrap)"
+            }
+            _ => {
+                " (one of its arguments has no form in Keras's config, such as an activation \
+                 with other parameters than its name's defaults: apply it with an activation \
+                 layer such as LeakyReLU instead)"
+            }
+        };
         bad(format!(
-            "layer '{name}' ({}) cannot write its config natively yet; build and save the model from Python",
+            "layer '{name}' ({}) cannot write its config natively{why}; build and save the model from Python",
             layer.class_name()
         ))
     })?;
