@@ -73,6 +73,20 @@ impl Regularizer {
     }
 }
 
+/// Keras 3's serialized form of an optional regularizer (`null` for none), as a layer's config
+/// writes it: `{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01},
+/// "registered_name": null}`.
+pub fn to_config(regularizer: Option<Regularizer>) -> serde_json::Value {
+    use serde_json::json;
+    let (class, config) = match regularizer {
+        None => return serde_json::Value::Null,
+        Some(Regularizer::L1 { l1 }) => ("L1", json!({ "l1": l1 })),
+        Some(Regularizer::L2 { l2 }) => ("L2", json!({ "l2": l2 })),
+        Some(Regularizer::L1L2 { l1, l2 }) => ("L1L2", json!({"l1": l1, "l2": l2})),
+    };
+    json!({"module": "keras.regularizers", "class_name": class, "config": config, "registered_name": null})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

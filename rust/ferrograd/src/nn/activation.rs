@@ -93,6 +93,14 @@ impl Activation {
         })
     }
 
+    /// Keras's name when it stands for exactly this activation (the name's default
+    /// arguments); `None` for one no name expresses (`LeakyRelu(0.1)`, a softmax over another
+    /// axis, a `ReluWith`), which Keras writes as a layer (`LeakyReLU`, `Softmax`, `ReLU`).
+    pub fn keras_name(&self) -> Option<&'static str> {
+        let name = self.name();
+        (Activation::from_name(name).ok() == Some(*self)).then_some(name)
+    }
+
     /// Keras's name for this activation (`serialize`).
     pub fn name(&self) -> &'static str {
         match self {
@@ -268,7 +276,7 @@ impl Layer for ActivationLayer {
     fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         use serde_json::json;
         match (self.class_name, self.activation) {
-            ("Activation", a) => config_of([("activation", json!(a.name()))]),
+            ("Activation", a) => config_of([("activation", json!(a.keras_name()?))]),
             ("ReLU", Activation::Relu) => config_of([
                 ("max_value", json!(null)),
                 ("negative_slope", json!(0.0)),

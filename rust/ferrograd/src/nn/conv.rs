@@ -124,6 +124,18 @@ impl Window {
         })
     }
 
+    /// Keras's config keys of the window, in Keras's order around `filters`/`depth_multiplier`.
+    fn config_keys(&self) -> [(&'static str, serde_json::Value); 5] {
+        use serde_json::json;
+        [
+            ("kernel_size", json!(self.kernel_size)),
+            ("strides", json!(self.strides)),
+            ("padding", json!(self.padding.name())),
+            ("data_format", json!("channels_last")),
+            ("dilation_rate", json!(self.dilation_rate)),
+        ]
+    }
+
     /// The input shape checked for rank (`batch, spatial..., channels`), and its channel count.
     fn channels(&self, op: &'static str, layer: &str, shape: &Shape) -> Result<usize> {
         if shape.len() != self.rank + 2 {
@@ -368,6 +380,27 @@ impl Layer for Conv {
         self.op()
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        let activation = self.activation.keras_name()?;
+        let mut config = config_of([("filters", json!(self.filters))])?;
+        config.extend(self.window.config_keys().map(|(k, v)| (k.to_string(), v)));
+        config.extend(config_of([
+            ("groups", json!(self.groups)),
+            ("activation", json!(activation)),
+            ("use_bias", json!(self.use_bias)),
+            (
+                "kernel_regularizer",
+                crate::regularizers::to_config(self.kernel_regularizer),
+            ),
+            (
+                "bias_regularizer",
+                crate::regularizers::to_config(self.bias_regularizer),
+            ),
+        ])?);
+        Some(config)
+    }
+
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
         let channels = self.in_channels(single(self.name(), input_shapes)?)?;
         let mut shape = self.window.kernel_size.clone();
@@ -496,6 +529,26 @@ impl Layer for DepthwiseConv {
 
     fn class_name(&self) -> &str {
         self.op()
+    }
+
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        let activation = self.activation.keras_name()?;
+        let mut config = config_of([("depth_multiplier", json!(self.depth_multiplier))])?;
+        config.extend(self.window.config_keys().map(|(k, v)| (k.to_string(), v)));
+        config.extend(config_of([
+            ("activation", json!(activation)),
+            ("use_bias", json!(self.use_bias)),
+            (
+                "depthwise_regularizer",
+                crate::regularizers::to_config(self.depthwise_regularizer),
+            ),
+            (
+                "bias_regularizer",
+                crate::regularizers::to_config(self.bias_regularizer),
+            ),
+        ])?);
+        Some(config)
     }
 
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
@@ -753,6 +806,27 @@ impl Layer for ConvTranspose {
         self.op()
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        let activation = self.activation.keras_name()?;
+        let mut config = config_of([("filters", json!(self.filters))])?;
+        config.extend(self.window.config_keys().map(|(k, v)| (k.to_string(), v)));
+        config.extend(config_of([
+            ("output_padding", json!(self.output_padding)),
+            ("activation", json!(activation)),
+            ("use_bias", json!(self.use_bias)),
+            (
+                "kernel_regularizer",
+                crate::regularizers::to_config(self.kernel_regularizer),
+            ),
+            (
+                "bias_regularizer",
+                crate::regularizers::to_config(self.bias_regularizer),
+            ),
+        ])?);
+        Some(config)
+    }
+
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
         let channels =
             self.window
@@ -934,6 +1008,33 @@ impl Layer for SeparableConv {
 
     fn class_name(&self) -> &str {
         self.op()
+    }
+
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        let activation = self.activation.keras_name()?;
+        let mut config = config_of([
+            ("filters", json!(self.filters)),
+            ("depth_multiplier", json!(self.depth_multiplier)),
+        ])?;
+        config.extend(self.window.config_keys().map(|(k, v)| (k.to_string(), v)));
+        config.extend(config_of([
+            ("activation", json!(activation)),
+            ("use_bias", json!(self.use_bias)),
+            (
+                "depthwise_regularizer",
+                crate::regularizers::to_config(self.depthwise_regularizer),
+            ),
+            (
+                "pointwise_regularizer",
+                crate::regularizers::to_config(self.pointwise_regularizer),
+            ),
+            (
+                "bias_regularizer",
+                crate::regularizers::to_config(self.bias_regularizer),
+            ),
+        ])?);
+        Some(config)
     }
 
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {

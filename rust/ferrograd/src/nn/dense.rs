@@ -86,13 +86,20 @@ impl Layer for Dense {
 
     fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         use serde_json::json;
-        if matches!(self.activation, Activation::ReluWith { .. }) {
-            return None; // Keras's Dense takes an activation by name only
-        }
+        // Keras's Dense takes an activation by name only.
+        let activation = self.activation.keras_name()?;
         config_of([
             ("units", json!(self.units)),
-            ("activation", json!(self.activation.name())),
+            ("activation", json!(activation)),
             ("use_bias", json!(self.use_bias)),
+            (
+                "kernel_regularizer",
+                crate::regularizers::to_config(self.kernel_regularizer),
+            ),
+            (
+                "bias_regularizer",
+                crate::regularizers::to_config(self.bias_regularizer),
+            ),
         ])
     }
 

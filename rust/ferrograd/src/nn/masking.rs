@@ -58,6 +58,10 @@ impl Layer for Masking {
         "Masking"
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        config_of([("mask_value", serde_json::json!(self.mask_value))])
+    }
+
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let shape = single(self.name(), input_shapes)?;
         if shape.len() < 2 {

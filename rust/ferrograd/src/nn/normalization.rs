@@ -208,6 +208,14 @@ impl Layer for BatchNormalization {
             ("epsilon", json!(self.epsilon)),
             ("center", json!(self.center)),
             ("scale", json!(self.scale)),
+            (
+                "beta_regularizer",
+                crate::regularizers::to_config(self.beta_regularizer),
+            ),
+            (
+                "gamma_regularizer",
+                crate::regularizers::to_config(self.gamma_regularizer),
+            ),
         ])
     }
 
@@ -372,6 +380,14 @@ impl Layer for LayerNormalization {
             ("epsilon", json!(self.epsilon)),
             ("center", json!(self.center)),
             ("scale", json!(self.scale)),
+            (
+                "beta_regularizer",
+                crate::regularizers::to_config(self.beta_regularizer),
+            ),
+            (
+                "gamma_regularizer",
+                crate::regularizers::to_config(self.gamma_regularizer),
+            ),
         ])
     }
 
@@ -561,6 +577,14 @@ impl Layer for GroupNormalization {
             ("epsilon", json!(self.epsilon)),
             ("center", json!(self.center)),
             ("scale", json!(self.scale)),
+            (
+                "beta_regularizer",
+                crate::regularizers::to_config(self.beta_regularizer),
+            ),
+            (
+                "gamma_regularizer",
+                crate::regularizers::to_config(self.gamma_regularizer),
+            ),
         ])
     }
 

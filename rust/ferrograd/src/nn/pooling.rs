@@ -170,6 +170,16 @@ impl Layer for Pooling {
         }
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        config_of([
+            ("pool_size", json!(self.pool_size())),
+            ("padding", json!(self.padding().name())),
+            ("strides", json!(self.strides())),
+            ("data_format", json!("channels_last")),
+        ])
+    }
+
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let shape = single(self.name(), input_shapes)?;
         let class = if self.mode == PoolMode::Max {
@@ -258,6 +268,14 @@ impl Layer for GlobalPooling {
         }
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        config_of([
+            ("data_format", json!("channels_last")),
+            ("keepdims", json!(self.keepdims)),
+        ])
+    }
+
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let shape = single(self.name(), input_shapes)?;
         check_rank(self.name(), "GlobalPooling", self.rank, shape)?;
@@ -329,6 +347,16 @@ impl Layer for GlobalPooling {
     }
 }
 
+/// `(before, after)` per spatial axis in Keras's config layout: one pair for a 1-D layer, a pair
+/// per axis for a 2-D one.
+fn pairs_value(pairs: &[(usize, usize)]) -> serde_json::Value {
+    let pairs: Vec<[usize; 2]> = pairs.iter().map(|&(a, b)| [a, b]).collect();
+    match pairs.as_slice() {
+        [one] => serde_json::json!(one),
+        all => serde_json::json!(all),
+    }
+}
+
 /// Keras's `ZeroPadding1D/2D`: zeros added before and after each spatial axis.
 pub struct ZeroPadding {
     core: LayerCore,
@@ -360,6 +388,15 @@ impl Layer for ZeroPadding {
         } else {
             "ZeroPadding2D"
         }
+    }
+
+    /// Keras's layout: `[before, after]` in 1-D, `[[top, bottom], [left, right]]` in 2-D.
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        config_of([
+            ("padding", pairs_value(&self.padding)),
+            ("data_format", json!("channels_last")),
+        ])
     }
 
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
@@ -413,6 +450,16 @@ impl Layer for Cropping {
         } else {
             "Cropping2D"
         }
+    }
+
+    /// Keras's layout: `[start, end]` in 1-D (whose Keras class takes no `data_format`),
+    /// `[[top, bottom], [left, right]]` in 2-D.
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let mut config = config_of([("cropping", pairs_value(&self.cropping))])?;
+        if self.cropping.len() == 2 {
+            config.insert("data_format".into(), "channels_last".into());
+        }
+        Some(config)
     }
 
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
@@ -558,6 +605,20 @@ impl Layer for UpSampling {
         } else {
             "UpSampling2D"
         }
+    }
+
+    /// Keras's `UpSampling1D` writes `size` alone, as an int; `UpSampling2D` a pair, the data
+    /// format and the interpolation.
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        if self.size.len() == 1 {
+            return config_of([("size", json!(self.size[0]))]);
+        }
+        config_of([
+            ("size", json!(self.size)),
+            ("data_format", json!("channels_last")),
+            ("interpolation", json!(self.interpolation.name())),
+        ])
     }
 
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {

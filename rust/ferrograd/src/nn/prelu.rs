@@ -69,6 +69,23 @@ impl Layer for PRelu {
         "PReLU"
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        // Keras writes None for "no shared axes".
+        let shared_axes = if self.shared_axes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            json!(self.shared_axes)
+        };
+        config_of([
+            ("shared_axes", shared_axes),
+            (
+                "alpha_regularizer",
+                crate::regularizers::to_config(self.alpha_regularizer),
+            ),
+        ])
+    }
+
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
         Ok(vec![WeightSpec {
             name: "alpha",

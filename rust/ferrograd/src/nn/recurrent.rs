@@ -131,6 +131,19 @@ impl Layer for Embedding {
         "Embedding"
     }
 
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        config_of([
+            ("input_dim", json!(self.input_dim)),
+            ("output_dim", json!(self.output_dim)),
+            (
+                "embeddings_regularizer",
+                crate::regularizers::to_config(self.embeddings_regularizer),
+            ),
+            ("mask_zero", json!(self.mask_zero)),
+        ])
+    }
+
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
         single(self.name(), input_shapes)?;
         Ok(vec![WeightSpec {
@@ -570,6 +583,48 @@ impl Layer for Recurrent {
         class_of(self.cell)
     }
 
+    /// Keras's config of the layer's own class: `recurrent_activation` for LSTM and GRU,
+    /// `unit_forget_bias` for the LSTM, `reset_after` for the GRU.
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use crate::regularizers::to_config;
+        use serde_json::json;
+        let c = &self.config;
+        let mut config = config_of([
+            ("units", json!(c.units)),
+            ("activation", json!(c.activation.keras_name()?)),
+            ("use_bias", json!(c.use_bias)),
+            ("kernel_regularizer", to_config(self.kernel_regularizer)),
+            (
+                "recurrent_regularizer",
+                to_config(self.recurrent_regularizer),
+            ),
+            ("bias_regularizer", to_config(self.bias_regularizer)),
+            ("dropout", json!(c.dropout)),
+            ("recurrent_dropout", json!(c.recurrent_dropout)),
+            ("seed", json!(c.seed)),
+            ("return_sequences", json!(c.return_sequences)),
+            ("return_state", json!(c.return_state)),
+            ("go_backwards", json!(c.go_backwards)),
+            ("stateful", json!(false)),
+            ("unroll", json!(false)),
+            ("zero_output_for_mask", json!(c.zero_output_for_mask)),
+        ])?;
+        if self.cell != RnnCell::Simple {
+            let recurrent = c.recurrent_activation.keras_name()?;
+            config.insert("recurrent_activation".into(), json!(recurrent));
+        }
+        match self.cell {
+            RnnCell::Lstm => {
+                config.insert("unit_forget_bias".into(), json!(c.unit_forget_bias));
+            }
+            RnnCell::Gru => {
+                config.insert("reset_after".into(), json!(c.reset_after));
+            }
+            RnnCell::Simple => {}
+        }
+        Some(config)
+    }
+
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
         let input_dim = self.input_dim(&input_shapes[0])?;
         let width = self.cell.gates() * self.units();
@@ -721,6 +776,53 @@ impl Bidirectional {
         }
     }
 
+    /// Keras's `Bidirectional(layer)` for a recurrent layer of this cell and config: the
+    /// forward layer named `forward_<base>` and its copy `backward_<base>` with `go_backwards`
+    /// flipped, both with `zero_output_for_mask = return_sequences`, as Keras names and sets
+    /// them (`base` is the wrapped layer's name). The layers are not built yet: build each of
+    /// [`Bidirectional::forward`] and [`Bidirectional::backward`] for the wrapper's input shape.
+    /// Only a wrapper whose layers are named this way can write its config
+    /// ([`Layer::config`]), since the Keras config names the inner layers so.
+    pub fn wrap(
+        name: impl Into<String>,
+        base: &str,
+        cell: RnnCell,
+        config: RecurrentConfig,
+        merge: BidirectionalMerge,
+    ) -> Result<Bidirectional> {
+        let config = RecurrentConfig {
+            zero_output_for_mask: config.return_sequences,
+            ..config
+        };
+        let backward = RecurrentConfig {
+            go_backwards: !config.go_backwards,
+            ..config
+        };
+        Ok(Bidirectional::new(
+            name,
+            std::sync::Arc::new(Recurrent::new(format!("forward_{base}"), cell, config)?),
+            std::sync::Arc::new(Recurrent::new(format!("backward_{base}"), cell, backward)?),
+            merge,
+            config.return_sequences,
+        ))
+    }
+
+    pub fn forward(&self) -> &std::sync::Arc<dyn Layer> {
+        &self.forward
+    }
+
+    pub fn backward(&self) -> &std::sync::Arc<dyn Layer> {
+        &self.backward
+    }
+
+    pub fn merge_mode(&self) -> BidirectionalMerge {
+        self.merge
+    }
+
+    pub fn return_sequences(&self) -> bool {
+        self.return_sequences
+    }
+
     fn merge_outputs(&self, f: &Tensor, b: &Tensor) -> Result<Tensor> {
         match self.merge {
             BidirectionalMerge::Concat => Tensor::concatenate(&[f.clone(), b.clone()], -1),
@@ -738,6 +840,43 @@ impl Layer for Bidirectional {
 
     fn class_name(&self) -> &str {
         "Bidirectional"
+    }
+
+    /// Keras's config: `layer` (the forward layer, serialized), `merge_mode`, and
+    /// `backward_layer` only when the backward layer is not the forward one's copy that a
+    /// reader derives (`backward_<base>`, `go_backwards` flipped). `None` unless the forward
+    /// layer is named `forward_<base>` (a reader names it so: see [`Bidirectional::wrap`]).
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use crate::saving::config::layer_config;
+        use serde_json::json;
+        let base = self.forward.name().strip_prefix("forward_")?;
+        let recurrent = |l: &dyn Layer| matches!(l.class_name(), "SimpleRNN" | "LSTM" | "GRU");
+        if !recurrent(self.forward.as_ref()) || !recurrent(self.backward.as_ref()) {
+            return None;
+        }
+        let layer = layer_config(self.forward.as_ref()).ok()?;
+        let backward = layer_config(self.backward.as_ref()).ok()?;
+        // What a reader derives without `backward_layer` (it also sets both layers'
+        // zero_output_for_mask to return_sequences, which the wrapper's own masking makes moot).
+        let mut derived = layer.clone();
+        let go_backwards = derived["config"]["go_backwards"].as_bool()?;
+        derived["config"]["go_backwards"] = json!(!go_backwards);
+        derived["config"]["name"] = json!(format!("backward_{base}"));
+        let mut actual = backward.clone();
+        for v in [&mut derived, &mut actual] {
+            v["config"].as_object_mut()?.remove("zero_output_for_mask");
+        }
+        let merge_mode = match self.merge {
+            BidirectionalMerge::Concat => "concat",
+            BidirectionalMerge::Sum => "sum",
+            BidirectionalMerge::Mul => "mul",
+            BidirectionalMerge::Ave => "ave",
+        };
+        let mut config = config_of([("layer", layer), ("merge_mode", json!(merge_mode))])?;
+        if derived != actual {
+            config.insert("backward_layer".into(), backward);
+        }
+        Some(config)
     }
 
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
@@ -823,6 +962,11 @@ impl TimeDistributed {
         TimeDistributed { core, inner }
     }
 
+    /// The layer applied to every time step.
+    pub fn layer(&self) -> &std::sync::Arc<dyn Layer> {
+        &self.inner
+    }
+
     fn inner_shape(&self, shape: &Shape) -> Result<Shape> {
         if shape.len() < 3 {
             return Err(Error::shape(
@@ -847,6 +991,11 @@ impl Layer for TimeDistributed {
 
     fn class_name(&self) -> &str {
         "TimeDistributed"
+    }
+
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let layer = crate::saving::config::layer_config(self.inner.as_ref()).ok()?;
+        config_of([("layer", layer)])
     }
 
     fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {

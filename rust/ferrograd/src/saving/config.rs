@@ -364,7 +364,9 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
                     other => vec![other.as_u64().ok_or_else(|| c.err("shared_axes", "axes"))? as usize],
                 },
             };
-            Arc::new(PRelu::new(name, axes))
+            let mut prelu = PRelu::new(name, axes);
+            prelu.alpha_regularizer = c.regularizer("alpha_regularizer")?;
+            Arc::new(prelu)
         }
         "Flatten" => {
             c.channels_last()?;
@@ -422,7 +424,7 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
         "DepthwiseConv1D" | "DepthwiseConv2D" => {
             c.channels_last()?;
             let r = rank_of(class);
-            Arc::new(DepthwiseConv::new(
+            let mut conv = DepthwiseConv::new(
                 name,
                 c.usize_or("depth_multiplier", 1)?,
                 c.tuple("kernel_size", r, None)?,
@@ -431,7 +433,10 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
                 c.tuple("dilation_rate", r, Some(1))?,
                 c.activation("activation", "linear")?,
                 c.bool_or("use_bias", true)?,
-            )?)
+            )?;
+            conv.depthwise_regularizer = c.regularizer("depthwise_regularizer")?;
+            conv.bias_regularizer = c.regularizer("bias_regularizer")?;
+            Arc::new(conv)
         }
         "Conv1DTranspose" | "Conv2DTranspose" => {
             c.channels_last()?;
@@ -440,7 +445,7 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
                 None => None,
                 Some(_) => Some(c.tuple("output_padding", r, None)?),
             };
-            Arc::new(ConvTranspose::new(
+            let mut conv = ConvTranspose::new(
                 name,
                 c.usize("filters")?,
                 c.tuple("kernel_size", r, None)?,
@@ -450,12 +455,15 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
                 c.activation("activation", "linear")?,
                 c.bool_or("use_bias", true)?,
             )?
-            .with_output_padding(output_padding)?)
+            .with_output_padding(output_padding)?;
+            conv.kernel_regularizer = c.regularizer("kernel_regularizer")?;
+            conv.bias_regularizer = c.regularizer("bias_regularizer")?;
+            Arc::new(conv)
         }
         "SeparableConv1D" | "SeparableConv2D" => {
             c.channels_last()?;
             let r = rank_of(class);
-            Arc::new(SeparableConv::new(
+            let mut conv = SeparableConv::new(
                 name,
                 c.usize("filters")?,
                 c.usize_or("depth_multiplier", 1)?,
@@ -465,7 +473,11 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
                 c.tuple("dilation_rate", r, Some(1))?,
                 c.activation("activation", "linear")?,
                 c.bool_or("use_bias", true)?,
-            )?)
+            )?;
+            conv.depthwise_regularizer = c.regularizer("depthwise_regularizer")?;
+            conv.pointwise_regularizer = c.regularizer("pointwise_regularizer")?;
+            conv.bias_regularizer = c.regularizer("bias_regularizer")?;
+            Arc::new(conv)
         }
         "MaxPooling1D" | "MaxPooling2D" | "AveragePooling1D" | "AveragePooling2D" => {
             c.channels_last()?;
@@ -501,35 +513,54 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
             };
             Arc::new(UpSampling::with_interpolation(name, c.tuple("size", r, Some(2))?, interpolation)?)
         }
-        "BatchNormalization" => Arc::new(BatchNormalization::new(
-            name,
-            c.axes("axis", -1)?,
-            c.f64_or("momentum", 0.99)?,
-            c.f64_or("epsilon", 1e-3)?,
-            c.bool_or("center", true)?,
-            c.bool_or("scale", true)?,
-        )?),
-        "LayerNormalization" => Arc::new(LayerNormalization::new(
-            name,
-            c.axes("axis", -1)?,
-            c.f64_or("epsilon", 1e-3)?,
-            c.bool_or("center", true)?,
-            c.bool_or("scale", true)?,
-        )?),
-        "GroupNormalization" => Arc::new(GroupNormalization::new(
-            name,
-            c.int_or("groups", 32)?,
-            c.int_or("axis", -1)?,
-            c.f64_or("epsilon", 1e-3)?,
-            c.bool_or("center", true)?,
-            c.bool_or("scale", true)?,
-        )?),
-        "Embedding" => Arc::new(Embedding::new(
-            name,
-            c.usize("input_dim")?,
-            c.usize("output_dim")?,
-            c.bool_or("mask_zero", false)?,
-        )?),
+        "BatchNormalization" => {
+            let mut norm = BatchNormalization::new(
+                name,
+                c.axes("axis", -1)?,
+                c.f64_or("momentum", 0.99)?,
+                c.f64_or("epsilon", 1e-3)?,
+                c.bool_or("center", true)?,
+                c.bool_or("scale", true)?,
+            )?;
+            norm.gamma_regularizer = c.regularizer("gamma_regularizer")?;
+            norm.beta_regularizer = c.regularizer("beta_regularizer")?;
+            Arc::new(norm)
+        }
+        "LayerNormalization" => {
+            let mut norm = LayerNormalization::new(
+                name,
+                c.axes("axis", -1)?,
+                c.f64_or("epsilon", 1e-3)?,
+                c.bool_or("center", true)?,
+                c.bool_or("scale", true)?,
+            )?;
+            norm.gamma_regularizer = c.regularizer("gamma_regularizer")?;
+            norm.beta_regularizer = c.regularizer("beta_regularizer")?;
+            Arc::new(norm)
+        }
+        "GroupNormalization" => {
+            let mut norm = GroupNormalization::new(
+                name,
+                c.int_or("groups", 32)?,
+                c.int_or("axis", -1)?,
+                c.f64_or("epsilon", 1e-3)?,
+                c.bool_or("center", true)?,
+                c.bool_or("scale", true)?,
+            )?;
+            norm.gamma_regularizer = c.regularizer("gamma_regularizer")?;
+            norm.beta_regularizer = c.regularizer("beta_regularizer")?;
+            Arc::new(norm)
+        }
+        "Embedding" => {
+            let mut embedding = Embedding::new(
+                name,
+                c.usize("input_dim")?,
+                c.usize("output_dim")?,
+                c.bool_or("mask_zero", false)?,
+            )?;
+            embedding.embeddings_regularizer = c.regularizer("embeddings_regularizer")?;
+            Arc::new(embedding)
+        }
         "SimpleRNN" | "LSTM" | "GRU" => recurrent_from_config(&c, None)?.layer,
         "Masking" => Arc::new(Masking::new(name, c.f64_or("mask_value", 0.0)?)),
         "Bidirectional" => {
@@ -618,15 +649,6 @@ fn recurrent_from_config(c: &Cfg<'_>, rename: Option<String>) -> Result<Made> {
             )))
         }
     };
-    if c.f64_or("recurrent_dropout", 0.0)? != 0.0 {
-        return Err(c.err("recurrent_dropout", "0 (not supported natively yet)"));
-    }
-    if !c.bool_or("reset_after", true)? {
-        return Err(c.err(
-            "reset_after",
-            "true (reset_after=False is not supported natively yet)",
-        ));
-    }
     let mut config = RecurrentConfig::new(c.usize("units")?);
     config.activation = c.activation("activation", "tanh")?;
     config.recurrent_activation = c.activation("recurrent_activation", "sigmoid")?;
@@ -641,7 +663,11 @@ fn recurrent_from_config(c: &Cfg<'_>, rename: Option<String>) -> Result<Made> {
     config.zero_output_for_mask = c.bool_or("zero_output_for_mask", false)?;
     config.seed = c.get("seed").and_then(Value::as_u64);
     let name = rename.unwrap_or_else(|| c.name.clone());
-    Ok(Made::plain(Arc::new(Recurrent::new(name, cell, config)?)))
+    let mut layer = Recurrent::new(name, cell, config)?;
+    layer.kernel_regularizer = c.regularizer("kernel_regularizer")?;
+    layer.recurrent_regularizer = c.regularizer("recurrent_regularizer")?;
+    layer.bias_regularizer = c.regularizer("bias_regularizer")?;
+    Ok(Made::plain(Arc::new(layer)))
 }
 
 fn parse_dtype(v: Option<&Value>) -> Result<Option<DType>> {
@@ -974,8 +1000,20 @@ fn functional(config: &Value, layers: &[Value]) -> Result<Graph> {
 pub fn layer_config(layer: &dyn Layer) -> Result<Value> {
     let name = layer.name();
     let mut config = layer.config().ok_or_else(|| {
+        let why = match layer.class_name() {
+            "Bidirectional" => {
+                " (a Bidirectional writes its config when it wraps SimpleRNN, LSTM or GRU layers \
+                 and its forward layer is named forward_<name>, as Keras names it: see \
+                 Bidirectional::wrap)"
+            }
+            _ => {
+                " (one of its arguments has no form in Keras's config, such as an activation \
+                 with other parameters than its name's defaults: apply it with an activation \
+                 layer such as LeakyReLU instead)"
+            }
+        };
         bad(format!(
-            "layer '{name}' ({}) cannot write its config natively yet; build and save the model from Python",
+            "layer '{name}' ({}) cannot write its config natively{why}; build and save the model from Python",
             layer.class_name()
         ))
     })?;

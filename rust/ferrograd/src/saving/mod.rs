@@ -57,6 +57,8 @@ use crate::model::Model;
 
 pub mod config;
 pub mod file;
+#[cfg(test)]
+mod tests;
 pub mod weights;
 
 pub use file::TensorFile;
