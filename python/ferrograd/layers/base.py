@@ -12,7 +12,9 @@ runs them in Rust. Layers written in Python subclass :class:`Layer` and implemen
 
 from __future__ import annotations
 
+import contextvars
 import itertools
+import math
 import re
 from collections import defaultdict
 from typing import Any
@@ -25,6 +27,32 @@ from .._core import Tensor, Variable
 __all__ = ["Input", "InputLayer", "KerasTensor", "Layer"]
 
 _UIDS: defaultdict[str, itertools.count] = defaultdict(itertools.count)
+
+# While a model file loads: the shapes of the tensors it holds, by name. A weight the file
+# cannot fill (another shape under its name, or more values than any tensor holds) is refused
+# before it is allocated, so a damaged or hostile architecture never allocates what the file
+# does not back (``fg.load_model`` sets it).
+FILE_TENSOR_SHAPES: contextvars.ContextVar[dict[str, list[int]] | None] = contextvars.ContextVar(
+    "file_tensor_shapes", default=None
+)
+
+
+def _check_against_file(layer: str, weight: str, shape: tuple[int, ...]) -> None:
+    stored = FILE_TENSOR_SHAPES.get()
+    if stored is None:
+        return
+    path = f"{layer}/{weight}"
+    if path in stored and tuple(stored[path]) != shape:
+        raise ValueError(
+            f"weight '{path}' has shape {list(shape)} by the model's config but the file holds shape "
+            f"{list(stored[path])}"
+        )
+    limit = max((math.prod(s) for s in stored.values()), default=0)
+    if any(d < 0 for d in shape) or math.prod(shape) > limit:
+        raise ValueError(
+            f"weight '{path}' would have shape {list(shape)}, larger than any tensor the file holds "
+            f"(at most {limit} values): the file's architecture does not match its weights"
+        )
 
 
 def to_snake_case(name: str) -> str:
@@ -234,6 +262,7 @@ class Layer:
         if constraint is not None:
             raise NotImplementedError("weight constraints are not supported yet")
         shape = () if shape is None else tuple(int(d) for d in shape)
+        _check_against_file(self.name, name if name is not None else f"variable_{len(self._own_weights)}", shape)
         dtype = _floatx(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform"

@@ -17,8 +17,7 @@ import os
 from typing import Any
 
 from .. import _core
-
-SAFETENSORS_MAGIC_HINT = "a ferrograd model file (safetensors with format=ferrograd metadata)"
+from ..layers.base import FILE_TENSOR_SHAPES
 
 
 def _path(filepath: Any) -> str:
@@ -66,7 +65,7 @@ def load_model(
     from .model import Model
 
     path = _path(filepath)
-    metadata = _core.read_model_metadata(path)
+    metadata, shapes = _core.read_model_header(path)
     try:
         config = json.loads(metadata["model_config"])
     except KeyError:
@@ -75,7 +74,14 @@ def load_model(
         raise ValueError(f"the architecture stored in {path} is not valid JSON: {err}") from err
     if isinstance(config, dict):
         config.pop("compile_config", None)
-    model = saving.deserialize_keras_object(config, custom_objects=custom_objects)
+    token = FILE_TENSOR_SHAPES.set(shapes)
+    try:
+        model = saving.deserialize_keras_object(config, custom_objects=custom_objects)
+    except (AttributeError, KeyError, IndexError, OverflowError) as err:
+        # A config this package did not write (damaged or hand-edited): name the file.
+        raise ValueError(f"the architecture stored in {path} is not valid: {type(err).__name__}: {err}") from err
+    finally:
+        FILE_TENSOR_SHAPES.reset(token)
     if not isinstance(model, Model):
         raise ValueError(f"{path} describes a {type(model).__name__}, not a model")
     optimizer = None

@@ -93,6 +93,23 @@ fn read_model_metadata(py: Python<'_>, path: PathBuf) -> PyResult<HashMap<String
     Ok(file.metadata)
 }
 
+/// The metadata of a ferrograd model file and the shape of every tensor it holds, after
+/// validating the whole file (the front end bounds the weights it builds by these shapes).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn read_model_header(
+    py: Python<'_>,
+    path: PathBuf,
+) -> PyResult<(HashMap<String, String>, HashMap<String, Vec<usize>>)> {
+    let file = py.detach(|| saving::read_model_file(&path)).py()?;
+    let shapes = file
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shape().to_vec()))
+        .collect();
+    Ok((file.metadata, shapes))
+}
+
 /// Loads a model file's weights into a model rebuilt from its config (every name must match)
 /// and, when an optimizer is given and the file holds its state, that state. Returns whether
 /// optimizer state was restored.
@@ -137,6 +154,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(save_weights, m)?)?;
     m.add_function(wrap_pyfunction!(load_weights, m)?)?;
     m.add_function(wrap_pyfunction!(read_model_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(read_model_header, m)?)?;
     m.add_function(wrap_pyfunction!(load_model_state, m)?)?;
     m.add_function(wrap_pyfunction!(load_model_native, m)?)?;
     Ok(())

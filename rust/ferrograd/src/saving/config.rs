@@ -286,8 +286,22 @@ impl Made {
 
     /// Builds the inner layers, then the layer, for inputs of these shapes.
     pub fn build(&self, shapes: &[Shape], dtype: DType) -> Result<()> {
+        self.build_checked(shapes, dtype, None, self.layer.name())
+    }
+
+    /// [`Made::build`], first checking every weight the layer would create against the shapes
+    /// of the tensors a file holds (by the weight's name, `prefix/weight`): a hostile or damaged
+    /// config cannot make the loader allocate a weight the file does not hold.
+    fn build_checked(
+        &self,
+        shapes: &[Shape],
+        dtype: DType,
+        expected: Option<&HashMap<String, Vec<usize>>>,
+        prefix: &str,
+    ) -> Result<()> {
         for inner in &self.same_inputs {
-            inner.build(shapes, dtype)?;
+            let inner_prefix = format!("{prefix}/{}", inner.layer.name());
+            inner.build_checked(shapes, dtype, expected, &inner_prefix)?;
         }
         if let Some(inner) = &self.per_step {
             let folded: Vec<Shape> = shapes
@@ -298,7 +312,27 @@ impl Made {
                     f
                 })
                 .collect();
-            inner.build(&folded, dtype)?;
+            inner.build_checked(&folded, dtype, expected, prefix)?;
+        }
+        if let (Some(expected), false) = (expected, self.layer.core().built()) {
+            for spec in self.layer.weight_specs(shapes)? {
+                let name = format!("{prefix}/{}", spec.name);
+                match expected.get(&name) {
+                    Some(stored) if *stored == spec.shape => {}
+                    Some(stored) => {
+                        return Err(bad(format!(
+                            "weight '{name}' has shape {:?} by the model's config but the file holds shape {stored:?}",
+                            spec.shape
+                        )))
+                    }
+                    None => {
+                        return Err(bad(format!(
+                            "the model's config needs weight '{name}' of shape {:?}, which the file does not hold",
+                            spec.shape
+                        )))
+                    }
+                }
+            }
         }
         build(self.layer.as_ref(), shapes, dtype)
     }
@@ -720,14 +754,23 @@ fn batch_shape(config: &Value) -> Result<Shape> {
 /// A graph from Keras 3's model config (`{"class_name": "Sequential" | "Functional", "config":
 /// {...}}`), every layer built, ready for weights.
 pub fn graph_from_config(model: &Value) -> Result<Graph> {
+    graph_from_config_checked(model, None)
+}
+
+/// [`graph_from_config`] for a file's config: every weight a layer would create is checked
+/// against `expected` (the file's tensor shapes by name) before it is allocated.
+pub fn graph_from_config_checked(
+    model: &Value,
+    expected: Option<&HashMap<String, Vec<usize>>>,
+) -> Result<Graph> {
     let (class, config) = class_and_config(model)?;
     let layers = config
         .get("layers")
         .and_then(Value::as_array)
         .ok_or_else(|| bad(format!("the {class} model config has no 'layers' list")))?;
     match class {
-        "Sequential" => sequential(config, layers),
-        "Functional" | "Model" => functional(config, layers),
+        "Sequential" => sequential(config, layers, expected),
+        "Functional" | "Model" => functional(config, layers, expected),
         other => Err(bad(format!(
             "model class '{other}' cannot be loaded natively: only Sequential and functional models \
              (a subclassed model's call is Python code)"
@@ -735,7 +778,11 @@ pub fn graph_from_config(model: &Value) -> Result<Graph> {
     }
 }
 
-fn sequential(config: &Value, layers: &[Value]) -> Result<Graph> {
+fn sequential(
+    config: &Value,
+    layers: &[Value],
+    expected: Option<&HashMap<String, Vec<usize>>>,
+) -> Result<Graph> {
     let mut entries = layers.iter();
     let first = layers
         .first()
@@ -778,7 +825,8 @@ fn sequential(config: &Value, layers: &[Value]) -> Result<Graph> {
     for entry in entries {
         let (class, c) = class_and_config(entry)?;
         let made = layer_from_config(class, c)?;
-        made.build(&[graph.shape(value)?.clone()], dtype)?;
+        let name = made.layer.name().to_string();
+        made.build_checked(&[graph.shape(value)?.clone()], dtype, expected, &name)?;
         let outputs = graph.add_layer(made.layer.clone(), vec![value])?;
         value = *outputs
             .first()
@@ -874,7 +922,11 @@ fn node_inputs(node: &Value) -> Result<Vec<(String, usize, usize)>> {
     Ok(out)
 }
 
-fn functional(config: &Value, layers: &[Value]) -> Result<Graph> {
+fn functional(
+    config: &Value,
+    layers: &[Value],
+    expected: Option<&HashMap<String, Vec<usize>>>,
+) -> Result<Graph> {
     // Inputs first: their dtype is the graph's.
     let mut dtype = None;
     for entry in layers {
@@ -955,7 +1007,7 @@ fn functional(config: &Value, layers: &[Value]) -> Result<Graph> {
                     .map(|r| graph.shape(*r).cloned())
                     .collect::<Result<Vec<_>>>()?;
                 if p.next == 0 {
-                    p.made.build(&shapes, dtype)?;
+                    p.made.build_checked(&shapes, dtype, expected, &p.name)?;
                 }
                 let outs = graph.add_layer(p.made.layer.clone(), refs)?;
                 for (i, r) in outs.into_iter().enumerate() {

@@ -118,11 +118,26 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path
         .file_name()
         .ok_or_else(|| Error::Format(format!("{} does not name a file", path.display())))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name.to_string_lossy()))
-        .suffix(".tmp")
+    let prefix = format!(".{}.", file_name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // A new file gets the mode any program's new file gets (0666 less the umask), not
+    // tempfile's private 0600; a replaced file keeps its own mode.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut temp = builder
         .tempfile_in(directory)
         .map_err(|e| Error::io(path, &e))?;
+    if let Ok(old) = std::fs::metadata(path) {
+        if old.is_file() {
+            temp.as_file()
+                .set_permissions(old.permissions())
+                .map_err(|e| Error::io(path, &e))?;
+        }
+    }
     // Dropping `temp` on any error below deletes the temporary file.
     temp.write_all(bytes).map_err(|e| Error::io(path, &e))?;
     temp.flush().map_err(|e| Error::io(path, &e))?;

@@ -163,17 +163,19 @@ pub fn read_model_file(path: &Path) -> Result<TensorFile> {
         Some(FORMAT_NAME) => {}
         other => {
             return Err(Error::Format(format!(
-                "{} is a safetensors file but not a ferrograd model (its metadata 'format' is {other:?}); \
+                "{} is a safetensors file but not a ferrograd model (its metadata 'format' is {}); \
                  load weights alone with load_weights",
-                path.display()
+                path.display(),
+                other.map_or("missing".to_string(), |f| format!("'{f}'"))
             )))
         }
     }
     match file.metadata.get(FORMAT_VERSION).map(String::as_str) {
         Some("1") => Ok(file),
         other => Err(Error::Format(format!(
-            "{} was written in ferrograd file format version {other:?}; this version reads version 1",
-            path.display()
+            "{} was written in ferrograd file format version {}; this version reads version 1",
+            path.display(),
+            other.map_or("(missing)".to_string(), |v| format!("'{v}'"))
         ))),
     }
 }
@@ -194,7 +196,12 @@ pub fn load_model(path: &Path) -> Result<Model> {
             path.display()
         ))
     })?;
-    let graph = config::graph_from_config(&json)?;
+    let shapes: HashMap<String, Vec<usize>> = file
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shape().to_vec()))
+        .collect();
+    let graph = config::graph_from_config_checked(&json, Some(&shapes))?;
     let mut model = Model::new(graph);
     weights::load_weights(
         &model,
