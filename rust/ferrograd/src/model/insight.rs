@@ -152,7 +152,26 @@ const LANES: usize = 8;
 /// others. The common case (every value finite) is one branch-free vectorized pass; only when the
 /// sum is not finite does a second, careful pass count the NaN/inf values and redo the sums over
 /// the finite ones.
-fn scan<F: Copy + Into<f64>>(values: &[F]) -> (f64, f64, usize) {
+fn scan<F: Copy + Into<f64> + Sync>(values: &[F]) -> (f64, f64, usize) {
+    use rayon::prelude::*;
+    // A monitored step runs between two training steps, when the pool is idle: large
+    // gradients are scanned in chunks on every thread (the sums are then combined in a
+    // different order than a serial pass; both are f64 sums of f32/f64 squares).
+    if values.len() < 2 * SCAN_CHUNK {
+        return scan_serial(values);
+    }
+    crate::threads::install(|| {
+        values.par_chunks(SCAN_CHUNK).map(scan_serial).reduce(
+            || (0.0, 0.0, 0),
+            |a, b| (a.0 + b.0, a.1.max(b.1), a.2 + b.2),
+        )
+    })
+}
+
+/// Elements per task of the parallel scans.
+const SCAN_CHUNK: usize = 1 << 15;
+
+fn scan_serial<F: Copy + Into<f64>>(values: &[F]) -> (f64, f64, usize) {
     let (mut sum, mut max) = ([0.0f64; LANES], [0.0f64; LANES]);
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -562,7 +581,7 @@ pub(crate) fn clip_applies(clip: Clip, gradients: &[GradientStats]) -> bool {
 /// `(‖new − old‖, ‖new‖)`, read in the tensors' own dtype (no f64 copies of the weights on a
 /// monitored step).
 pub(crate) fn update_and_norm(new: &Tensor, old: &Tensor) -> (f64, f64) {
-    fn pairs<F: Copy + Into<f64>>(new: &[F], old: &[F]) -> (f64, f64) {
+    fn squares<F: Copy + Into<f64>>(new: &[F], old: &[F]) -> (f64, f64) {
         let (mut delta, mut norm) = ([0.0f64; LANES], [0.0f64; LANES]);
         let n = new.len().min(old.len());
         let (new, old) = (&new[..n], &old[..n]);
@@ -579,10 +598,21 @@ pub(crate) fn update_and_norm(new: &Tensor, old: &Tensor) -> (f64, f64) {
             delta[j] += (a - b) * (a - b);
             norm[j] += a * a;
         }
-        (
-            delta.iter().sum::<f64>().sqrt(),
-            norm.iter().sum::<f64>().sqrt(),
-        )
+        (delta.iter().sum::<f64>(), norm.iter().sum::<f64>())
+    }
+    fn pairs<F: Copy + Into<f64> + Sync>(new: &[F], old: &[F]) -> (f64, f64) {
+        use rayon::prelude::*;
+        let (delta, norm) = if new.len() < 2 * SCAN_CHUNK {
+            squares(new, old)
+        } else {
+            crate::threads::install(|| {
+                new.par_chunks(SCAN_CHUNK)
+                    .zip(old.par_chunks(SCAN_CHUNK))
+                    .map(|(a, b)| squares(a, b))
+                    .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+            })
+        };
+        (delta.sqrt(), norm.sqrt())
     }
     let (new, old) = (new.storage(), old.storage());
     match (&new, &old) {
@@ -688,5 +718,36 @@ mod tests {
                 assert!(max <= plain_max && max.is_finite());
             }
         }
+    }
+
+    /// Past the chunk size the scans run in parallel chunks: the same sums (up to rounding)
+    /// and the same count of non-finite values as one serial pass.
+    #[test]
+    fn parallel_scans_match_the_serial_pass() {
+        let n = 5 * SCAN_CHUNK + 123;
+        let mut values: Vec<f32> = (0..n).map(|i| ((i % 1013) as f32 * 0.01).cos()).collect();
+        let (sum, max, bad) = scan(&values);
+        let (s_sum, s_max, s_bad) = scan_serial(&values);
+        assert!((sum - s_sum).abs() <= 1e-12 * s_sum && max == s_max && bad == s_bad);
+        values[3 * SCAN_CHUNK + 7] = f32::NAN;
+        values[17] = f32::NEG_INFINITY;
+        let (sum, _, bad) = scan(&values);
+        assert_eq!(bad, 2);
+        assert!(sum.is_finite());
+        let old: Vec<f32> = values
+            .iter()
+            .map(|v| if v.is_finite() { v * 0.25 } else { 0.0 })
+            .collect();
+        let new: Vec<f32> = values
+            .iter()
+            .map(|v| if v.is_finite() { *v } else { 0.0 })
+            .collect();
+        let (delta, norm) = update_and_norm(
+            &Tensor::from_vec(&[n], new.clone()).unwrap(),
+            &Tensor::from_vec(&[n], old).unwrap(),
+        );
+        let plain: f64 = new.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        assert!((norm - plain.sqrt()).abs() <= 1e-9 * plain.sqrt());
+        assert!((delta - 0.75 * plain.sqrt()).abs() <= 1e-6 * plain.sqrt());
     }
 }
