@@ -41,20 +41,51 @@ struct Bytes {
 impl Bytes {
     fn of(storage: &Storage) -> Bytes {
         let (dtype, data) = match storage {
-            Storage::F32(a) => (
-                Dtype::F32,
-                a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
-            ),
-            Storage::F64(a) => (
-                Dtype::F64,
-                a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
-            ),
+            Storage::F32(a) => (Dtype::F32, le_bytes(&a.as_standard_layout())),
+            Storage::F64(a) => (Dtype::F64, le_bytes(&a.as_standard_layout())),
         };
         Bytes {
             dtype,
             shape: storage.shape().to_vec(),
             data,
         }
+    }
+}
+
+/// Little-endian bytes of floats, written into one pre-sized buffer in fixed-size chunks (a
+/// shape the compiler turns into plain copies on little-endian machines; an element-by-element
+/// `flat_map` made saving several times slower than `torch.save`).
+fn le_bytes<F: Float, D: ndarray::Dimension>(
+    array: &ndarray::ArrayBase<impl ndarray::Data<Elem = F>, D>,
+) -> Vec<u8> {
+    let values = array.as_slice().expect("standard layout");
+    let mut out = vec![0u8; values.len() * F::SIZE];
+    for (chunk, v) in out.chunks_exact_mut(F::SIZE).zip(values) {
+        chunk.copy_from_slice(v.le().as_ref());
+    }
+    out
+}
+
+/// The float types a file holds, with their little-endian conversions.
+trait Float: Copy {
+    const SIZE: usize;
+    type Raw: AsRef<[u8]>;
+    fn le(self) -> Self::Raw;
+}
+
+impl Float for f32 {
+    const SIZE: usize = 4;
+    type Raw = [u8; 4];
+    fn le(self) -> [u8; 4] {
+        self.to_le_bytes()
+    }
+}
+
+impl Float for f64 {
+    const SIZE: usize = 8;
+    type Raw = [u8; 8];
+    fn le(self) -> [u8; 8] {
+        self.to_le_bytes()
     }
 }
 
@@ -191,15 +222,15 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<TensorFile, String> {
     Ok(TensorFile { metadata, tensors })
 }
 
-fn array<F, const N: usize>(
+fn array<F: Copy + Default, const N: usize>(
     shape: &[usize],
     data: &[u8],
     from: fn([u8; N]) -> F,
 ) -> std::result::Result<ndarray::ArrayD<F>, String> {
-    let values: Vec<F> = data
-        .chunks_exact(N)
-        .map(|c| from(c.try_into().expect("chunks of N bytes")))
-        .collect();
+    let mut values = vec![F::default(); data.len() / N];
+    for (v, c) in values.iter_mut().zip(data.chunks_exact(N)) {
+        *v = from(c.try_into().expect("chunks of N bytes"));
+    }
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), values)
         .map_err(|e| format!("a tensor's bytes do not fit its shape {shape:?}: {e}"))
 }
