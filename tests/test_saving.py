@@ -371,3 +371,26 @@ def test_saving_in_a_subprocess_is_readable_here(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     loaded = fg.load_model(path)
     np.testing.assert_array_equal(loaded.predict(np.ones((1, 3), "float32"), verbose=0), [[3.0, 3.0]])
+
+
+def test_keras_names_for_saving(tmp_path):
+    assert fg.saving.register_keras_serializable is fg.saving.register_serializable
+    model = fg.Sequential([layers.Input((2,)), layers.Dense(1)])
+    path = tmp_path / "m.safetensors"
+    fg.models.save_model(model, path)
+    x = np.ones((1, 2), "float32")
+    np.testing.assert_array_equal(fg.models.load_model(path).predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_the_native_loader_refuses_zero_units(tmp_path):
+    model = fg.Sequential([layers.Input((2,)), layers.Dense(1, name="out")])
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    metadata, _ = fg._core.read_model_header(str(path))
+    config = json.loads(metadata["model_config"])
+    config["config"]["layers"][-1]["config"]["units"] = 0
+    from safetensors.numpy import load_file, save_file
+
+    save_file(load_file(str(path)), str(path), metadata={**metadata, "model_config": json.dumps(config)})
+    with pytest.raises(ValueError, match="units.*positive integer"):
+        fg._core.load_model_native(str(path))

@@ -30,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "CustomObjectScope",
+    "register_keras_serializable",
     "UnknownObjectError",
     "custom_object_scope",
     "deserialize_keras_object",
@@ -468,3 +469,8 @@ def load_model(
     from .models.model_io import load_model as _load
 
     return _load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+
+
+# Keras's own name for the decorator, so ``@fg.saving.register_keras_serializable()`` works as in
+# ``keras.saving``.
+register_keras_serializable = register_serializable

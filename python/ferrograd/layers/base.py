@@ -32,22 +32,27 @@ _UIDS: defaultdict[str, itertools.count] = defaultdict(itertools.count)
 # cannot fill (another shape under its name, or more values than any tensor holds) is refused
 # before it is allocated, so a damaged or hostile architecture never allocates what the file
 # does not back (``fg.load_model`` sets it).
-FILE_TENSOR_SHAPES: contextvars.ContextVar[dict[str, list[int]] | None] = contextvars.ContextVar(
+FILE_TENSOR_SHAPES: contextvars.ContextVar[tuple[dict[str, list[int]], int] | None] = contextvars.ContextVar(
     "file_tensor_shapes", default=None
 )
 
 
+def file_tensor_limits(shapes: dict[str, list[int]]) -> tuple[dict[str, list[int]], int]:
+    """What ``FILE_TENSOR_SHAPES`` holds: the shapes by name and the largest tensor's size."""
+    return shapes, max((math.prod(s) for s in shapes.values()), default=0)
+
+
 def _check_against_file(layer: str, weight: str, shape: tuple[int, ...]) -> None:
-    stored = FILE_TENSOR_SHAPES.get()
-    if stored is None:
+    limits = FILE_TENSOR_SHAPES.get()
+    if limits is None:
         return
+    stored, limit = limits
     path = f"{layer}/{weight}"
     if path in stored and tuple(stored[path]) != shape:
         raise ValueError(
             f"weight '{path}' has shape {list(shape)} by the model's config but the file holds shape "
             f"{list(stored[path])}"
         )
-    limit = max((math.prod(s) for s in stored.values()), default=0)
     if any(d < 0 for d in shape) or math.prod(shape) > limit:
         raise ValueError(
             f"weight '{path}' would have shape {list(shape)}, larger than any tensor the file holds "

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from .model import Model
-from .model_io import load_model
+from .model_io import load_model, save_model
 from .sequential import Sequential
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_json"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_json", "save_model"]
 
 
 def model_from_json(json_string: str, custom_objects: dict[str, Any] | None = None) -> Model:

@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from .. import _core
-from ..layers.base import FILE_TENSOR_SHAPES
+from ..layers.base import FILE_TENSOR_SHAPES, file_tensor_limits
 
 
 def _path(filepath: Any) -> str:
@@ -74,7 +74,7 @@ def load_model(
         raise ValueError(f"the architecture stored in {path} is not valid JSON: {err}") from err
     if isinstance(config, dict):
         config.pop("compile_config", None)
-    token = FILE_TENSOR_SHAPES.set(shapes)
+    token = FILE_TENSOR_SHAPES.set(file_tensor_limits(shapes))
     try:
         model = saving.deserialize_keras_object(config, custom_objects=custom_objects)
     except (AttributeError, KeyError, IndexError, OverflowError) as err:

@@ -76,6 +76,15 @@ impl<'a> Cfg<'a> {
             .ok_or_else(|| self.err(key, "a non-negative integer"))
     }
 
+    /// A size that must be at least one (units, filters, vocabulary sizes): Keras refuses 0.
+    fn positive(&self, key: &str) -> Result<usize> {
+        self.get(key)
+            .and_then(Value::as_u64)
+            .filter(|&v| v > 0)
+            .map(|v| v as usize)
+            .ok_or_else(|| self.err(key, "a positive integer"))
+    }
+
     fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
         match self.get(key) {
             None => Ok(default),
@@ -347,7 +356,7 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
         "Dense" => {
             let mut d = Dense::new(
                 name,
-                c.usize("units")?,
+                c.positive("units")?,
                 c.activation("activation", "linear")?,
                 c.bool_or("use_bias", true)?,
             );
@@ -442,7 +451,7 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
             let r = rank_of(class);
             let mut conv = Conv::with_options(
                 name,
-                c.usize("filters")?,
+                c.positive("filters")?,
                 c.tuple("kernel_size", r, None)?,
                 c.tuple("strides", r, Some(1))?,
                 Padding::parse(c.padding()?)?,
@@ -481,7 +490,7 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
             };
             let mut conv = ConvTranspose::new(
                 name,
-                c.usize("filters")?,
+                c.positive("filters")?,
                 c.tuple("kernel_size", r, None)?,
                 c.tuple("strides", r, Some(1))?,
                 Padding::parse(c.padding()?)?,
@@ -499,7 +508,7 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
             let r = rank_of(class);
             let mut conv = SeparableConv::new(
                 name,
-                c.usize("filters")?,
+                c.positive("filters")?,
                 c.usize_or("depth_multiplier", 1)?,
                 c.tuple("kernel_size", r, None)?,
                 c.tuple("strides", r, Some(1))?,
@@ -588,8 +597,8 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Made> {
         "Embedding" => {
             let mut embedding = Embedding::new(
                 name,
-                c.usize("input_dim")?,
-                c.usize("output_dim")?,
+                c.positive("input_dim")?,
+                c.positive("output_dim")?,
                 c.bool_or("mask_zero", false)?,
             )?;
             embedding.embeddings_regularizer = c.regularizer("embeddings_regularizer")?;
@@ -683,7 +692,7 @@ fn recurrent_from_config(c: &Cfg<'_>, rename: Option<String>) -> Result<Made> {
             )))
         }
     };
-    let mut config = RecurrentConfig::new(c.usize("units")?);
+    let mut config = RecurrentConfig::new(c.positive("units")?);
     config.activation = c.activation("activation", "tanh")?;
     config.recurrent_activation = c.activation("recurrent_activation", "sigmoid")?;
     config.use_bias = c.bool_or("use_bias", true)?;
