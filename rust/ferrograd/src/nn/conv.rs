@@ -371,6 +371,28 @@ impl Conv {
     }
 }
 
+/// A convolution's Keras config: its own leading keys (`filters`, `depth_multiplier`), the
+/// window's keys, `activation` and `use_bias`, then its own trailing keys (regularizers, ...);
+/// `None` when the activation has no Keras name.
+fn conv_config(
+    leading: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
+    window: &Window,
+    activation: Activation,
+    use_bias: bool,
+    trailing: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::json;
+    let activation = activation.keras_name()?;
+    let mut config = config_of(leading)?;
+    config.extend(window.config_keys().map(|(k, v)| (k.to_string(), v)));
+    config.extend(config_of([
+        ("activation", json!(activation)),
+        ("use_bias", json!(use_bias)),
+    ])?);
+    config.extend(config_of(trailing)?);
+    Some(config)
+}
+
 impl Layer for Conv {
     fn core(&self) -> &LayerCore {
         &self.core
@@ -382,23 +404,23 @@ impl Layer for Conv {
 
     fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         use serde_json::json;
-        let activation = self.activation.keras_name()?;
-        let mut config = config_of([("filters", json!(self.filters))])?;
-        config.extend(self.window.config_keys().map(|(k, v)| (k.to_string(), v)));
-        config.extend(config_of([
-            ("groups", json!(self.groups)),
-            ("activation", json!(activation)),
-            ("use_bias", json!(self.use_bias)),
-            (
-                "kernel_regularizer",
-                crate::regularizers::to_config(self.kernel_regularizer),
-            ),
-            (
-                "bias_regularizer",
-                crate::regularizers::to_config(self.bias_regularizer),
-            ),
-        ])?);
-        Some(config)
+        conv_config(
+            [("filters", json!(self.filters))],
+            &self.window,
+            self.activation,
+            self.use_bias,
+            [
+                ("groups", json!(self.groups)),
+                (
+                    "kernel_regularizer",
+                    crate::regularizers::to_config(self.kernel_regularizer),
+                ),
+                (
+                    "bias_regularizer",
+                    crate::regularizers::to_config(self.bias_regularizer),
+                ),
+            ],
+        )
     }
 
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
@@ -533,22 +555,22 @@ impl Layer for DepthwiseConv {
 
     fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         use serde_json::json;
-        let activation = self.activation.keras_name()?;
-        let mut config = config_of([("depth_multiplier", json!(self.depth_multiplier))])?;
-        config.extend(self.window.config_keys().map(|(k, v)| (k.to_string(), v)));
-        config.extend(config_of([
-            ("activation", json!(activation)),
-            ("use_bias", json!(self.use_bias)),
-            (
-                "depthwise_regularizer",
-                crate::regularizers::to_config(self.depthwise_regularizer),
-            ),
-            (
-                "bias_regularizer",
-                crate::regularizers::to_config(self.bias_regularizer),
-            ),
-        ])?);
-        Some(config)
+        conv_config(
+            [("depth_multiplier", json!(self.depth_multiplier))],
+            &self.window,
+            self.activation,
+            self.use_bias,
+            [
+                (
+                    "depthwise_regularizer",
+                    crate::regularizers::to_config(self.depthwise_regularizer),
+                ),
+                (
+                    "bias_regularizer",
+                    crate::regularizers::to_config(self.bias_regularizer),
+                ),
+            ],
+        )
     }
 
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
@@ -808,23 +830,23 @@ impl Layer for ConvTranspose {
 
     fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         use serde_json::json;
-        let activation = self.activation.keras_name()?;
-        let mut config = config_of([("filters", json!(self.filters))])?;
-        config.extend(self.window.config_keys().map(|(k, v)| (k.to_string(), v)));
-        config.extend(config_of([
-            ("output_padding", json!(self.output_padding)),
-            ("activation", json!(activation)),
-            ("use_bias", json!(self.use_bias)),
-            (
-                "kernel_regularizer",
-                crate::regularizers::to_config(self.kernel_regularizer),
-            ),
-            (
-                "bias_regularizer",
-                crate::regularizers::to_config(self.bias_regularizer),
-            ),
-        ])?);
-        Some(config)
+        conv_config(
+            [("filters", json!(self.filters))],
+            &self.window,
+            self.activation,
+            self.use_bias,
+            [
+                ("output_padding", json!(self.output_padding)),
+                (
+                    "kernel_regularizer",
+                    crate::regularizers::to_config(self.kernel_regularizer),
+                ),
+                (
+                    "bias_regularizer",
+                    crate::regularizers::to_config(self.bias_regularizer),
+                ),
+            ],
+        )
     }
 
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
@@ -1012,29 +1034,29 @@ impl Layer for SeparableConv {
 
     fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         use serde_json::json;
-        let activation = self.activation.keras_name()?;
-        let mut config = config_of([
-            ("filters", json!(self.filters)),
-            ("depth_multiplier", json!(self.depth_multiplier)),
-        ])?;
-        config.extend(self.window.config_keys().map(|(k, v)| (k.to_string(), v)));
-        config.extend(config_of([
-            ("activation", json!(activation)),
-            ("use_bias", json!(self.use_bias)),
-            (
-                "depthwise_regularizer",
-                crate::regularizers::to_config(self.depthwise_regularizer),
-            ),
-            (
-                "pointwise_regularizer",
-                crate::regularizers::to_config(self.pointwise_regularizer),
-            ),
-            (
-                "bias_regularizer",
-                crate::regularizers::to_config(self.bias_regularizer),
-            ),
-        ])?);
-        Some(config)
+        conv_config(
+            [
+                ("filters", json!(self.filters)),
+                ("depth_multiplier", json!(self.depth_multiplier)),
+            ],
+            &self.window,
+            self.activation,
+            self.use_bias,
+            [
+                (
+                    "depthwise_regularizer",
+                    crate::regularizers::to_config(self.depthwise_regularizer),
+                ),
+                (
+                    "pointwise_regularizer",
+                    crate::regularizers::to_config(self.pointwise_regularizer),
+                ),
+                (
+                    "bias_regularizer",
+                    crate::regularizers::to_config(self.bias_regularizer),
+                ),
+            ],
+        )
     }
 
     fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
