@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any, Callable
@@ -26,6 +24,9 @@ from typing import Any, Callable
 import numpy as np
 
 import ferrograd as fg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 try:  # optional contender
     import torch
@@ -84,8 +85,7 @@ def bench_matmul(sizes: list[int], repeats: int, threads: int) -> list[dict[str,
         for _ in range(repeats):
             for name in contenders:
                 command = [sys.executable, __file__, "--worker", name, str(n), str(number), str(threads)]
-                out = subprocess.run(command, capture_output=True, text=True, check=True)
-                samples[name].append(float(out.stdout.strip().splitlines()[-1]))
+                samples[name].append(float(harness.run_worker(command, threads, f"{name} matmul worker (n={n})")))
         row: dict[str, Any] = {"n": n}
         for name, times in samples.items():
             row[f"{name}_gflops"] = round(flops / statistics.median(times) / 1e9, 2)
@@ -136,16 +136,20 @@ def main() -> None:
         print(_matmul_worker(contender, n, number, threads))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
+    parser.add_argument("--quick", action="store_true", help="3 repeats")
+    parser.add_argument("--output", help="also write the JSON document to this file")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 3
 
     fg.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
     report = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "machine": harness.machine(),
         "threads": args.threads,
         "versions": {
             "ferrograd": fg.__version__,
@@ -155,7 +159,11 @@ def main() -> None:
         "matmul_float32": bench_matmul(args.sizes, args.repeats, args.threads),
         "overhead": bench_overhead(args.repeats),
     }
-    print(json.dumps(report, indent=2))
+    document = json.dumps(report, indent=2)
+    if args.output:
+        with open(args.output, "w") as out:
+            out.write(document + "\n")
+    print(document)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,8 +52,10 @@ def make_data(samples: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.random((samples, LAYER_SIZES[0]), dtype=np.float32)
     teacher = rng.standard_normal((LAYER_SIZES[0], LAYER_SIZES[-1])).astype(np.float32)
-    y = np.argmax((x - 0.5) @ teacher, axis=1).astype(np.int64)
-    return x, y
+    # Labels in chunks: a whole `x - 0.5` temporary would add the size of `x` to every
+    # contender's peak memory, which bench_footprint.py reports.
+    y = np.concatenate([np.argmax((x[i : i + 4096] - 0.5) @ teacher, axis=1) for i in range(0, samples, 4096)])
+    return x, y.astype(np.int64)
 
 
 # ----- one measurement per process
@@ -197,6 +200,8 @@ def _worker(contender: str, samples: int, batch_size: int, epochs: int, threads:
     # Other processes on the machine slow OpenMP's barriers most (a descheduled worker thread
     # stalls every parallel region): the 1-minute load average shows whether the run was quiet.
     result["load_average"] = os.getloadavg()[0]
+    # Peak resident memory of the whole process (data, library, training), for bench_footprint.py.
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
