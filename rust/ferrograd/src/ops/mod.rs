@@ -14,6 +14,7 @@ mod index;
 mod linear;
 mod matmul;
 mod norm;
+mod packed_gemm;
 mod pool;
 pub use pool::{Pool2dOptions, PoolPadding};
 mod reduce;

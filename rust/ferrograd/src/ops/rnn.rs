@@ -37,6 +37,7 @@ use rayon::prelude::*;
 
 use super::fast_math::{sigmoid, simd_available, tanh};
 use super::matmul::{gemm_serial, StridedMatrix};
+use super::packed_gemm::{gemm_packed, PackedRhs};
 use super::{typed_grad, FusedActivation};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Element, Storage, Tensor};
@@ -268,6 +269,17 @@ struct Recurrence<'a, F> {
     /// The recurrent kernel `(units, width)`, row-major.
     kernel: &'a [F],
     recurrent_bias: Option<&'a [F]>,
+    /// The kernel's direct gate blocks, packed for this pass's per-step product (`h U` forward,
+    /// `dZ Uᵀ` backward), and the GRU candidate block's; see [`Recurrence::new`].
+    direct_rhs: PackedRhs<'a, F>,
+    candidate_rhs: PackedRhs<'a, F>,
+}
+
+/// Which per-step product a [`Recurrence`] packs the kernel for.
+#[derive(Clone, Copy, PartialEq)]
+enum Pass {
+    Forward,
+    Backward,
 }
 
 /// One chunk of batch rows of every forward buffer; rows never interact in the recurrence, so
@@ -294,7 +306,67 @@ struct ForwardChunk<'a, F> {
     out: &'a mut [F],
 }
 
-impl<F: Element> Recurrence<'_, F> {
+impl<'a, F: Element> Recurrence<'a, F> {
+    /// The shared state of one pass. The kernel is packed once here for the pass's per-step
+    /// products (50 steps reuse it); under recurrent dropout each gate block is multiplied
+    /// apart on its own dropped state, and nothing is packed.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        spec: RnnSpec,
+        steps: usize,
+        units: usize,
+        width: usize,
+        kernel: &'a [F],
+        recurrent_bias: Option<&'a [F]>,
+        pass: Pass,
+        pack: bool,
+    ) -> Recurrence<'a, F> {
+        let direct = spec.direct_blocks() * units;
+        let columns = |cols: std::ops::Range<usize>| StridedMatrix {
+            data: &kernel[cols.start..],
+            rows: units,
+            cols: cols.len(),
+            row_stride: width,
+            col_stride: 1,
+        };
+        let transposed_rows = |rows: std::ops::Range<usize>| StridedMatrix {
+            data: &kernel[rows.start..],
+            rows: rows.len(),
+            cols: units,
+            row_stride: 1,
+            col_stride: width,
+        };
+        let operand = |range: std::ops::Range<usize>| match pass {
+            Pass::Forward => columns(range),
+            Pass::Backward => transposed_rows(range),
+        };
+        let packed = |range: std::ops::Range<usize>, wanted: bool| {
+            if wanted {
+                PackedRhs::new(operand(range))
+            } else {
+                PackedRhs::plain(operand(range))
+            }
+        };
+        let has_candidate = spec.cell == RnnCell::Gru;
+        Recurrence {
+            spec,
+            steps,
+            units,
+            width,
+            kernel,
+            recurrent_bias,
+            direct_rhs: packed(0..direct, pack),
+            candidate_rhs: packed(
+                if has_candidate {
+                    2 * units..width
+                } else {
+                    0..0
+                },
+                pack && has_candidate,
+            ),
+        }
+    }
+
     fn out_width(&self) -> usize {
         self.spec.cell.states() * self.units
     }
@@ -401,20 +473,20 @@ impl<F: Element> Recurrence<'_, F> {
         for step in 0..steps {
             if dropout.is_empty() {
                 let h_rows = rows_of(&h_prev[step * units..], rows, units, steps * units);
-                gemm_serial(
+                gemm_packed(
                     &mut gates[step * width..],
                     steps * width,
                     true,
                     h_rows,
-                    self.kernel_columns(0..direct * units),
+                    &self.direct_rhs,
                 );
                 if cell == RnnCell::Gru && !reset_before {
-                    gemm_serial(
+                    gemm_packed(
                         &mut extra[step * units..],
                         steps * units,
                         false,
                         h_rows,
-                        self.kernel_columns(2 * units..width),
+                        &self.candidate_rhs,
                     );
                 }
             } else {
@@ -528,12 +600,12 @@ impl<F: Element> Recurrence<'_, F> {
                 }
             }
             if reset_before {
-                gemm_serial(
+                gemm_packed(
                     &mut gates[step * width + 2 * units..],
                     steps * width,
                     true,
                     rows_of(&extra[step * units..], rows, units, steps * units),
-                    self.kernel_columns(2 * units..width),
+                    &self.candidate_rhs,
                 );
                 for b in 0..rows {
                     let at = b * steps + step;
@@ -745,7 +817,7 @@ impl<F: Element> Recurrence<'_, F> {
                 }
             }
             if reset_before {
-                gemm_serial(
+                gemm_packed(
                     &mut d_m[step * units..],
                     steps * units,
                     false,
@@ -755,7 +827,7 @@ impl<F: Element> Recurrence<'_, F> {
                         units,
                         steps * width,
                     ),
-                    self.kernel_transposed_rows(2 * units..width),
+                    &self.candidate_rhs,
                 );
                 for b in 0..rows {
                     let at = b * steps + step;
@@ -776,7 +848,7 @@ impl<F: Element> Recurrence<'_, F> {
             }
             // dh_prev = Σ_k (dZ_k U_kᵀ) (⊙ m_k), plus the GRU's direct paths.
             if dropout.is_empty() {
-                gemm_serial(
+                gemm_packed(
                     dh_next,
                     units,
                     false,
@@ -786,15 +858,15 @@ impl<F: Element> Recurrence<'_, F> {
                         direct * units,
                         steps * width,
                     ),
-                    self.kernel_transposed_rows(0..direct * units),
+                    &self.direct_rhs,
                 );
                 if cell == RnnCell::Gru && !reset_before {
-                    gemm_serial(
+                    gemm_packed(
                         dh_next,
                         units,
                         true,
                         rows_of(&d_m[step * units..], rows, units, steps * units),
-                        self.kernel_transposed_rows(2 * units..width),
+                        &self.candidate_rhs,
                     );
                 }
             } else {
@@ -1046,14 +1118,16 @@ fn rnn_typed<F: Element>(
     let out_width = cell.states() * units;
     let mut out = Array3::<F>::zeros((batch, steps, out_width));
     let dropout_per = cell.gates() * units;
-    let recurrence = Recurrence {
+    let recurrence = Recurrence::new(
         spec,
         steps,
         units,
         width,
-        kernel: &kernel,
-        recurrent_bias: bias.as_deref(),
-    };
+        &kernel,
+        bias.as_deref(),
+        Pass::Forward,
+        dropout.is_empty(),
+    );
     {
         let per_step = if has_extra { steps * units } else { 0 };
         let chunks: Vec<ForwardChunk<'_, F>> =
@@ -1121,14 +1195,16 @@ fn rnn_typed<F: Element>(
                 }
                 let grad = grad.as_standard_layout();
                 let grad = grad.as_slice().expect("standard layout");
-                let recurrence = Recurrence {
+                let recurrence = Recurrence::new(
                     spec,
                     steps,
                     units,
                     width,
-                    kernel: &kernel,
-                    recurrent_bias: bias.as_deref(),
-                };
+                    &kernel,
+                    bias.as_deref(),
+                    Pass::Backward,
+                    dropout.is_empty(),
+                );
                 let mut d_input = vec![F::zero(); batch * steps * width];
                 let d_m_per = if cell == RnnCell::Gru {
                     steps * units
