@@ -16,7 +16,7 @@
 //!   whole output rows copied in one `memcpy`, where the usual `(positions, kh·kw·c)` layout
 //!   copies one float per tap (that cost half of a training step). With several channels the
 //!   transposed runs become gathers with the channel stride, and the usual layout copies a
-//!   whole kernel row (`kw·c` floats) at once: LeNet's second conv trained 35% faster with it.
+//!   whole kernel row (`kw·c` floats) at once: LeNet trained 30% faster with it.
 //!   The GEMM packs its operands anyway, so neither layout costs it anything.
 //! - Work is split in units of whole samples, several per unit for thin layers (LeNet's
 //!   second conv: 100 positions × 150 taps per sample), so that each GEMM has hundreds to
