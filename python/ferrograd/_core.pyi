@@ -326,7 +326,10 @@ class Layer:
 
 # ----- models (rust/ferrograd-py/src/models.rs): graphs of layers and Keras's training loop
 class Dataset:
-    """Training arrays converted once: inputs, targets, optional sample weights."""
+    """Training arrays: inputs, targets, optional sample weights. C-contiguous float32/float64
+    numpy arrays of the dataset's dtype are read in place batch by batch (no copy, as
+    ``torch.from_numpy``: changing them from another thread during ``fit`` is the caller's
+    race); other arrays are converted to engine tensors once."""
 
     def __init__(
         self,

@@ -87,7 +87,10 @@ fn gradient_report<'py>(
     let data = &data.data;
     let model = &mut model.model;
     let report = py
-        .detach(|| model.gradient_report(&data.x, &data.y, data.sample_weight.as_ref()))
+        .detach(|| {
+            let (x, y, sample_weight) = data.to_tensors()?;
+            model.gradient_report(&x, &y, sample_weight.as_ref())
+        })
         .py()?;
     let layers = PyList::empty(py);
     for layer in &report.layers {

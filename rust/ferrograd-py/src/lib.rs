@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod convert;
 mod ctc;
+mod data;
 mod errors;
 mod functions;
 mod indexing;

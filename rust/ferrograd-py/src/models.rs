@@ -1,5 +1,6 @@
 //! Bindings of the engine's models: `_core.Model` (a graph of `_core.Layer`s with Keras's
-//! compile/fit/evaluate/predict loop) and `_core.Dataset` (training arrays converted once). The
+//! compile/fit/evaluate/predict loop) and `_core.Dataset` (training arrays, read in place when
+//! they are C-contiguous float arrays of the right dtype, else converted once). The
 //! loops run with the GIL released; Python is entered after each batch only to check for Ctrl-C
 //! and, when the front end asks for it, to run its batch hook (callbacks, progress bar).
 
@@ -12,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::convert::{parse_dtype, to_tensor};
+use crate::data::{column, columns};
 use crate::errors::{stash, IntoPy};
 use crate::layers::{shape_from_py, PyLayer};
 use crate::metrics::PyMetric;
@@ -161,7 +163,9 @@ fn with_hook<T: Send>(
     result.py()
 }
 
-/// Training arrays converted to engine tensors once per `fit`.
+/// Training arrays for `fit`, `evaluate` and the batch methods. C-contiguous float32/float64
+/// numpy arrays of the dataset's dtype are read in place batch by batch (see `data.rs`: no copy,
+/// as `torch.from_numpy`); other arrays are converted to engine tensors once.
 #[pyclass(name = "Dataset", module = "ferrograd._core", frozen)]
 pub struct PyDataset {
     pub(crate) data: Data,
@@ -180,16 +184,9 @@ impl PyDataset {
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDataset> {
         let dtype = parse_dtype(dtype)?;
-        let sample_weight = sample_weight
-            .map(|w| -> PyResult<Tensor> {
-                let t = to_tensor(w)?;
-                match dtype {
-                    Some(d) if t.dtype() != d => t.cast(d).py(),
-                    _ => Ok(t),
-                }
-            })
-            .transpose()?;
-        let data = Data::new(tensors(x, dtype)?, tensors(y, dtype)?, sample_weight).py()?;
+        let sample_weight = sample_weight.map(|w| column(w, dtype)).transpose()?;
+        let data =
+            Data::from_columns(columns(x, dtype)?, columns(y, dtype)?, sample_weight).py()?;
         Ok(PyDataset { data })
     }
 
@@ -226,12 +223,13 @@ impl PyModel {
             self.model.reset_metrics();
         }
         let model = &mut self.model;
-        let sample_weight = data.sample_weight.as_ref();
         py.detach(|| {
+            // One batch: arrays read in place are copied here, as the loop copies each batch.
+            let (x, y, sample_weight) = data.to_tensors()?;
             if train {
-                model.train_step(&data.x, &data.y, sample_weight)
+                model.train_step(&x, &y, sample_weight.as_ref())
             } else {
-                model.test_step(&data.x, &data.y, sample_weight)
+                model.test_step(&x, &y, sample_weight.as_ref())
             }
         })
         .py()?;
@@ -393,9 +391,12 @@ impl PyModel {
         batch_size: usize,
         hook: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let x = tensors(x, Some(self.model.graph().dtype()))?;
+        let x = columns(x, Some(self.model.graph().dtype()))?;
+        let data = Data::from_columns(x, Vec::new(), None).py()?;
         let model = &self.model;
-        let out = with_hook(py, hook, |on_batch| model.predict(&x, batch_size, on_batch))?;
+        let out = with_hook(py, hook, |on_batch| {
+            model.predict_data(&data, batch_size, on_batch)
+        })?;
         PyList::new(py, out.into_iter().map(PyTensor::new))
     }
 

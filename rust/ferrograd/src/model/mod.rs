@@ -38,7 +38,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use ndarray::{Array1, ArrayD, IxDyn};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -50,9 +49,11 @@ use crate::metrics::{Metric, MetricKind};
 use crate::optim::Optimizer;
 use crate::tensor::Tensor;
 
+mod data;
 mod graph;
 mod insight;
 
+pub use data::{copy_rows, gather_rows, Column, Data, RowSource};
 pub use graph::{Graph, Node, ValueRef};
 pub use insight::{
     ActivationStats, GradientMonitor, GradientReport, GradientStats, LayerInsight, MonitorRecord,
@@ -65,82 +66,6 @@ pub type Logs = Vec<(String, f64)>;
 /// The batch callback: `(batch index, running logs)`; returning `false` stops the loop after
 /// this batch.
 pub type BatchHook<'a> = dyn FnMut(usize, &Logs) -> bool + 'a;
-
-/// Training data: inputs, targets (one per output) and optional per-sample weights, each with
-/// samples on axis 0.
-pub struct Data {
-    pub x: Vec<Tensor>,
-    pub y: Vec<Tensor>,
-    pub sample_weight: Option<Tensor>,
-    len: usize,
-}
-
-impl Data {
-    /// Checks that every array has the same number of samples.
-    pub fn new(x: Vec<Tensor>, y: Vec<Tensor>, sample_weight: Option<Tensor>) -> Result<Data> {
-        let mut len = None;
-        let all = x.iter().map(|t| ("x", t)).chain(y.iter().map(|t| ("y", t)));
-        let all = all.chain(sample_weight.iter().map(|t| ("sample_weight", t)));
-        for (what, t) in all {
-            let n = *t.shape().first().ok_or_else(|| Error::Shape {
-                op: "fit",
-                message: format!("{what} needs a batch axis, got a 0-d array"),
-            })?;
-            match len {
-                None => len = Some((what, n)),
-                Some((first, m)) if m != n => {
-                    return Err(Error::Shape {
-                        op: "fit",
-                        message: format!(
-                            "data cardinality is ambiguous: {first} has {m} samples but {what} has {n}; make sure all arrays contain the same number of samples"
-                        ),
-                    })
-                }
-                _ => {}
-            }
-        }
-        Ok(Data {
-            x,
-            y,
-            sample_weight,
-            len: len.map_or(0, |(_, n)| n),
-        })
-    }
-
-    /// The number of samples.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The number of batches of `batch_size` (the last one may be smaller).
-    pub fn batches(&self, batch_size: usize) -> usize {
-        self.len.div_ceil(batch_size.max(1))
-    }
-
-    fn select(&self, rows: &ArrayD<i64>, contiguous: Option<(usize, usize)>) -> Result<Batch> {
-        let pick = |t: &Tensor| -> Result<Tensor> {
-            match contiguous {
-                Some((start, stop)) if start == 0 && stop == self.len => Ok(t.clone()),
-                _ => t.take(rows, Some(0)),
-            }
-        };
-        Ok(Batch {
-            x: self.x.iter().map(pick).collect::<Result<_>>()?,
-            y: self.y.iter().map(pick).collect::<Result<_>>()?,
-            sample_weight: self.sample_weight.as_ref().map(pick).transpose()?,
-        })
-    }
-}
-
-struct Batch {
-    x: Vec<Tensor>,
-    y: Vec<Tensor>,
-    sample_weight: Option<Tensor>,
-}
 
 /// A per-sample loss function from outside the engine (a front end's Python loss), called
 /// with `(y_true, y_pred)`.
@@ -600,17 +525,15 @@ impl Model {
     ) -> Result<(Logs, bool)> {
         self.compiled_or_err("fit")?;
         check_batch_size(batch_size)?;
-        let mut order: Vec<i64> = (0..data.len() as i64).collect();
+        let mut order: Vec<usize> = (0..data.len()).collect();
         if shuffle {
             order.shuffle(&mut StdRng::seed_from_u64(seed));
         }
         self.reset_metrics();
         for (index, chunk) in order.chunks(batch_size).enumerate() {
-            let rows =
-                ArrayD::from_shape_vec(IxDyn(&[chunk.len()]), chunk.to_vec()).expect("1-d indices");
             let start = index * batch_size;
             let contiguous = (!shuffle).then_some((start, start + chunk.len()));
-            let batch = data.select(&rows, contiguous)?;
+            let batch = data.select(chunk, contiguous)?;
             self.train_step(&batch.x, &batch.y, batch.sample_weight.as_ref())?;
             let stop = self.monitor.as_ref().is_some_and(|m| m.must_stop());
             if !on_batch(index, &self.logs()) || stop {
@@ -632,7 +555,7 @@ impl Model {
         self.reset_metrics();
         for (index, start) in (0..data.len()).step_by(batch_size).enumerate() {
             let stop = (start + batch_size).min(data.len());
-            let rows = Array1::from_iter(start as i64..stop as i64).into_dyn();
+            let rows: Vec<usize> = (start..stop).collect();
             let batch = data.select(&rows, Some((start, stop)))?;
             self.test_step(&batch.x, &batch.y, batch.sample_weight.as_ref())?;
             if !on_batch(index, &self.logs()) {
@@ -651,12 +574,31 @@ impl Model {
         on_batch: &mut BatchHook<'_>,
     ) -> Result<Vec<Tensor>> {
         check_batch_size(batch_size)?;
-        let data = Data::new(x.to_vec(), Vec::new(), None)?;
+        self.predict_data(
+            &Data::new(x.to_vec(), Vec::new(), None)?,
+            batch_size,
+            on_batch,
+        )
+    }
+
+    /// [`predict`](Model::predict) on the inputs of `data` (its targets are not read), so inputs
+    /// held in a [`RowSource`] are read a batch at a time rather than copied whole.
+    pub fn predict_data(
+        &self,
+        data: &Data,
+        batch_size: usize,
+        on_batch: &mut BatchHook<'_>,
+    ) -> Result<Vec<Tensor>> {
+        check_batch_size(batch_size)?;
         let _guard = autodiff::no_grad();
+        if data.is_empty() {
+            // One empty batch gives the outputs' shapes.
+            return self.graph.forward(&data.to_tensors()?.0, false);
+        }
         let mut parts: Vec<Vec<Tensor>> = vec![Vec::new(); self.graph.outputs().len()];
         for (index, start) in (0..data.len()).step_by(batch_size).enumerate() {
             let stop = (start + batch_size).min(data.len());
-            let rows = Array1::from_iter(start as i64..stop as i64).into_dyn();
+            let rows: Vec<usize> = (start..stop).collect();
             let batch = data.select(&rows, Some((start, stop)))?;
             for (part, out) in parts.iter_mut().zip(self.graph.forward(&batch.x, false)?) {
                 part.push(out);
@@ -664,10 +606,6 @@ impl Model {
             if !on_batch(index, &Vec::new()) {
                 break;
             }
-        }
-        if data.is_empty() {
-            // One empty batch gives the outputs' shapes.
-            return self.graph.forward(x, false);
         }
         parts
             .into_iter()
