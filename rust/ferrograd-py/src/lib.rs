@@ -24,6 +24,10 @@ mod saving;
 mod tensor;
 mod variable;
 
+/// Large buffers get transparent huge pages, as numpy's: see [`ferrograd::allocator::HugePageAlloc`].
+#[global_allocator]
+static ALLOC: ferrograd::allocator::HugePageAlloc = ferrograd::allocator::HugePageAlloc;
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Training reuses the same large buffers every step: keep them out of the OS's hands.

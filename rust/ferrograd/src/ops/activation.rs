@@ -1,6 +1,7 @@
 //! Activation functions as elementwise ops, with Keras 3's definitions and defaults.
 
 use super::elementwise::{unary, UnaryOp};
+use super::fast_math;
 use crate::error::Result;
 use crate::tensor::{Element, Tensor};
 
@@ -172,6 +173,12 @@ impl UnaryOp for Gelu {
 pub(crate) struct Sigmoid;
 impl UnaryOp for Sigmoid {
     const NAME: &'static str = "sigmoid";
+    // exp_f32(-x) is unclamped there.
+    const FAST_F32_RANGE: Option<(f32, f32)> = Some((-87.0, 87.0));
+    #[inline(always)]
+    fn fast_forward_f32(self, x: f32) -> f32 {
+        fast_math::sigmoid_f32(x)
+    }
     fn forward<F: Element>(self, x: F) -> F {
         sigmoid(x)
     }
@@ -184,6 +191,12 @@ impl UnaryOp for Sigmoid {
 pub(crate) struct Tanh;
 impl UnaryOp for Tanh {
     const NAME: &'static str = "tanh";
+    // Exact to float precision everywhere (±1 beyond ±7.9); only NaN takes the libm path.
+    const FAST_F32_RANGE: Option<(f32, f32)> = Some((f32::NEG_INFINITY, f32::INFINITY));
+    #[inline(always)]
+    fn fast_forward_f32(self, x: f32) -> f32 {
+        fast_math::tanh_f32(x)
+    }
     fn forward<F: Element>(self, x: F) -> F {
         x.tanh()
     }
@@ -223,6 +236,11 @@ impl UnaryOp for Softsign {
 pub(crate) struct Silu;
 impl UnaryOp for Silu {
     const NAME: &'static str = "silu";
+    const FAST_F32_RANGE: Option<(f32, f32)> = Some((-87.0, 87.0));
+    #[inline(always)]
+    fn fast_forward_f32(self, x: f32) -> f32 {
+        x * fast_math::sigmoid_f32(x)
+    }
     fn forward<F: Element>(self, x: F) -> F {
         x * sigmoid(x)
     }

@@ -22,7 +22,11 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     // 1.5 * 2^23: adding it rounds to the nearest integer (the default rounding mode).
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    // n as an integer, read from t's low mantissa bits (t = ROUND + n exactly). `n as i32`
+    // (a saturating conversion) kept the whole function from vectorizing: 4x slower.
+    let n_int = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_2e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -32,7 +36,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     p = p * r + 5e-1;
     let y = p * r * r + r + 1.0;
     // 2^n from its exponent bits; n is in [-126, 127] after the clamp.
-    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    y * f32::from_bits(((n_int + 127) as u32) << 23)
 }
 
 /// `1 / (1 + e^-x)` for `f32`; relative error a few ulp wherever the result is a normal float.

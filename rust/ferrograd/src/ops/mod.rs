@@ -18,6 +18,7 @@ mod packed_gemm;
 mod pool;
 pub use pool::{Pool2dOptions, PoolPadding};
 mod reduce;
+mod reduce_kernel;
 mod resize;
 mod rnn;
 pub use rnn::{RnnCell, RnnMasks, RnnSpec};
@@ -32,7 +33,9 @@ pub use linear::FusedActivation;
 pub use matmul::matmul_arrays;
 pub use norm::BatchNormOutput;
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
+use std::mem::MaybeUninit;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -102,40 +105,91 @@ pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Re
     Ok(out)
 }
 
-/// Sums `grad` (of the broadcast shape) back down to `shape`: the gradient of broadcasting.
+/// Sums `grad` (of the broadcast shape) back down to `shape`: the gradient of broadcasting. One
+/// copy-free pass over `grad` (a bias gradient is a column sum over the batch).
 pub(crate) fn unbroadcast<F: Element>(grad: ArrayD<F>, shape: &[usize]) -> ArrayD<F> {
     if grad.shape() == shape {
         return grad;
     }
-    let extra = grad.ndim() - shape.len();
-    let mut reduced = grad;
-    for _ in 0..extra {
-        reduced = reduced.sum_axis(Axis(0));
-    }
-    for (axis, &size) in shape.iter().enumerate() {
-        if size == 1 && reduced.shape()[axis] != 1 {
-            reduced = reduced.sum_axis(Axis(axis)).insert_axis(Axis(axis));
-        }
-    }
-    reduced
+    sum_to_shape(grad.view(), shape)
 }
 
-/// `f` applied to every element, in parallel for large contiguous arrays.
+/// `grad` summed over the axes that broadcasting `shape` to `grad`'s shape added or stretched.
+pub(crate) fn sum_to_shape<F: Element>(grad: ArrayViewD<'_, F>, shape: &[usize]) -> ArrayD<F> {
+    let extra = grad.ndim() - shape.len();
+    let axes: Vec<usize> = (0..grad.ndim())
+        .filter(|&i| i < extra || (shape[i - extra] == 1 && grad.shape()[i] != 1))
+        .collect();
+    reduce_kernel::fold_axes_kept(grad, &axes, reduce_kernel::SumFold)
+        .into_shape_with_order(IxDyn(shape))
+        .expect("the kept shape has the target's size")
+}
+
+/// Elements per call of a chunk kernel: small enough to stay in L1 (a kernel may redo its chunk,
+/// see `UnaryOp::FAST_F32_RANGE`), large enough that the call costs nothing.
+pub(crate) const MAP_CHUNK: usize = 4096;
+
+/// The output of a chunk kernel `kernel(xs, ys)` that writes `ys[i]` from `xs[i]` (every element
+/// of `ys`), run over `MAP_CHUNK`-sized chunks: on the pool for large arrays, serially for small
+/// ones. The kernel is compiled a second time for AVX2 + FMA where the CPU has them (the wheel
+/// targets baseline x86-64): elementwise maths like `exp` is compute-bound and runs twice as fast.
+/// A non-contiguous input is first copied to standard layout.
+pub(crate) fn map_chunks<F: Element>(
+    input: &Array<F>,
+    kernel: impl Fn(&[F], &mut [MaybeUninit<F>]) + Sync + Send,
+) -> ArrayD<F> {
+    let input = input.as_standard_layout();
+    let xs = input.as_slice().expect("standard layout");
+    let mut out: Vec<F> = Vec::with_capacity(xs.len());
+    let ys = &mut out.spare_capacity_mut()[..xs.len()];
+    #[cfg(target_arch = "x86_64")]
+    let simd = fast_math::simd_available();
+    let run = |(xs, ys): (&[F], &mut [MaybeUninit<F>])| {
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            unsafe { run_chunk_avx2(&kernel, xs, ys) };
+            return;
+        }
+        kernel(xs, ys)
+    };
+    if xs.len() >= threads::PARALLEL_MIN_ELEMENTS {
+        threads::install(|| {
+            xs.par_chunks(MAP_CHUNK)
+                .zip(ys.par_chunks_mut(MAP_CHUNK))
+                .for_each(run)
+        });
+    } else {
+        xs.chunks(MAP_CHUNK)
+            .zip(ys.chunks_mut(MAP_CHUNK))
+            .for_each(run);
+    }
+    // SAFETY: every chunk kernel writes all of its `ys`, so the first `xs.len()` are initialized.
+    unsafe { out.set_len(xs.len()) };
+    ArrayD::from_shape_vec(IxDyn(input.shape()), out).expect("same length as input")
+}
+
+/// `kernel` compiled with AVX2 and FMA: it is inlined here and so inherits the features.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_chunk_avx2<F: Element>(
+    kernel: &impl Fn(&[F], &mut [MaybeUninit<F>]),
+    xs: &[F],
+    ys: &mut [MaybeUninit<F>],
+) {
+    kernel(xs, ys)
+}
+
+/// `f` applied to every element, in parallel for large arrays.
 pub(crate) fn map_elements<F: Element>(
     input: &Array<F>,
     f: impl Fn(F) -> F + Sync + Send,
 ) -> ArrayD<F> {
-    if input.len() >= threads::PARALLEL_MIN_ELEMENTS {
-        if let Some(slice) = input.as_slice() {
-            let mut out = Vec::with_capacity(slice.len());
-            threads::install(|| {
-                slice.par_iter().map(|&x| f(x)).collect_into_vec(&mut out);
-            });
-            return ArrayD::from_shape_vec(IxDyn(input.shape()), out)
-                .expect("same length as input");
+    map_chunks(input, |xs, ys| {
+        for (y, &x) in ys.iter_mut().zip(xs) {
+            y.write(f(x));
         }
-    }
-    input.mapv(f)
+    })
 }
 
 /// `f(a, b, c)` elementwise for three arrays of one shape, in parallel when large.

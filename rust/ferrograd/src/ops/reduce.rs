@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
+use super::reduce_kernel::{fold_axes_kept, MaxFold, MinFold, SumFold};
 use super::{normalize_axes, normalize_axis, some_grad, typed_grad};
 use crate::error::{Error, Result};
 use crate::tensor::{Array, Element, Storage, Tensor};
@@ -29,28 +30,8 @@ fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> 
         .collect()
 }
 
-/// Folds `a` over `axes` (highest first, so indices stay valid), leaving the keepdims shape.
-fn fold_axes<F: Element>(
-    a: &Array<F>,
-    axes: &[usize],
-    init: F,
-    fold: impl Fn(F, F) -> F + Copy,
-) -> ArrayD<F> {
-    let mut out = a.to_owned();
-    for &axis in axes.iter().rev() {
-        out = out
-            .fold_axis(Axis(axis), init, |&acc, &x| fold(acc, x))
-            .insert_axis(Axis(axis));
-    }
-    out
-}
-
 fn sum_kept<F: Element>(a: &Array<F>, axes: &[usize]) -> ArrayD<F> {
-    let mut out = a.to_owned();
-    for &axis in axes.iter().rev() {
-        out = out.sum_axis(Axis(axis)).insert_axis(Axis(axis));
-    }
-    out
+    fold_axes_kept(a.view(), axes, SumFold)
 }
 
 fn count(shape: &[usize], axes: &[usize]) -> usize {
@@ -104,20 +85,8 @@ fn extreme_typed<F: Element>(
     let kept = kept_shape(&shape, &axes);
     // NaN propagates, as numpy's max/min.
     let extreme = match which {
-        Extreme::Max => fold_axes(&a, &axes, F::neg_infinity(), |m, x| {
-            if m.is_nan() || x.is_nan() {
-                F::nan()
-            } else {
-                m.max(x)
-            }
-        }),
-        Extreme::Min => fold_axes(&a, &axes, F::infinity(), |m, x| {
-            if m.is_nan() || x.is_nan() {
-                F::nan()
-            } else {
-                m.min(x)
-            }
-        }),
+        Extreme::Max => fold_axes_kept(a.view(), &axes, MaxFold),
+        Extreme::Min => fold_axes_kept(a.view(), &axes, MinFold),
     };
     let out = extreme
         .clone()
