@@ -30,7 +30,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -39,6 +38,9 @@ import time
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 LAYER_SIZES = (784, 512, 256, 10)
 LEARNING_RATE = 1e-3
@@ -217,24 +219,6 @@ def available_contenders() -> list[str]:
     return contenders
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def measure(contender: str, samples: int, batch_size: int, epochs: int, threads: int) -> dict[str, float]:
     env = dict(os.environ, **{name: str(threads) for name in THREAD_VARIABLES})
     env.setdefault("KERAS_BACKEND", "torch")
@@ -317,17 +301,17 @@ def main() -> None:
 
     rows, load_average = bench(contenders, args.samples, args.batch_sizes, args.epochs, args.repeats, args.threads)
     report = {
-        "machine": {"cpu": _cpu_model(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": harness.machine(),
         "threads": args.threads,
         "samples": args.samples,
         "timed_epochs": args.epochs,
         "repeats": args.repeats,
         "load_average_1min": load_average,
         "versions": {
-            "ferrograd": _version("ferrograd"),
+            "ferrograd": harness.version("ferrograd"),
             "numpy": np.__version__,
-            "torch": _version("torch"),
-            "keras": _version("keras"),
+            "torch": harness.version("torch"),
+            "keras": harness.version("keras"),
             "keras_backend": os.environ.get("KERAS_BACKEND", "torch") if "keras" in contenders else None,
         },
         "fit_samples_per_s": rows,

@@ -32,7 +32,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,9 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS")
 LEARNING_RATE = 1e-3
@@ -294,24 +296,6 @@ def measure(kind: str, contender: str, name: str, threads: int, quick: bool) -> 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _conv_label(index: int) -> str:
     batch, height, width, channels, filters, kernel, strides, padding = CONV_SHAPES[index]
     return f"{batch}x{height}x{width}x{channels} -> {filters}, {kernel}x{kernel}/{strides} {padding}"
@@ -360,16 +344,16 @@ def run(workloads: list[str], contenders: list[str], repeats: int, threads: int,
             row.update({f"ferrograd_vs_{c}": round(medians[c] / medians["ferrograd"], 3) for c in players[1:]})
             convolution.append(row)
     return {
-        "machine": {"cpu": _cpu_model(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": harness.machine(),
         "threads": threads,
         "repeats": repeats,
         "quick": quick,
         "load_average_1min": {"median": round(statistics.median(loads), 2), "max": round(max(loads), 2)},
         "versions": {
-            "ferrograd": _version("ferrograd"),
+            "ferrograd": harness.version("ferrograd"),
             "numpy": np.__version__,
-            "torch": _version("torch"),
-            "keras": _version("keras"),
+            "torch": harness.version("torch"),
+            "keras": harness.version("keras"),
         },
         "training": training,
         "conv2d_forward_backward": convolution,

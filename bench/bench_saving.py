@@ -44,7 +44,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -54,6 +53,9 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS")
 LEARNING_RATE = 1e-3
@@ -281,24 +283,6 @@ def measure(contender: str, model: str, directory: str, inner: int, threads: int
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _file_system(path: str) -> str | None:
     """The type of the file system ``path`` is on (the longest mount point above it), on Linux."""
     path = os.path.realpath(path)
@@ -353,13 +337,17 @@ def run(models: list[str], contenders: list[str], directory: str, repeats: int, 
             row["bytes"][f"ferrograd_vs_{c}"] = {kind: round(ours[kind] / theirs[kind], 3) for kind in theirs}
         results.append(row)
     return {
-        "machine": {"cpu": _cpu_model(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": harness.machine(),
         "threads": threads,
         "repeats": repeats,
         "inner": inner,
         "file_system": _file_system(directory),
         "load_average_1min": {"median": round(statistics.median(loads), 2), "max": round(max(loads), 2)},
-        "versions": {"ferrograd": _version("ferrograd"), "numpy": np.__version__, "torch": _version("torch")},
+        "versions": {
+            "ferrograd": harness.version("ferrograd"),
+            "numpy": np.__version__,
+            "torch": harness.version("torch"),
+        },
         "results": results,
     }
 
