@@ -259,6 +259,38 @@ fn runs(step_mask: &[bool], at: usize) -> bool {
     step_mask.is_empty() || step_mask[at]
 }
 
+/// Columns `cols` of the recurrent kernel `(units, width)`, as the right operand of `h_prev @ U`.
+fn kernel_columns<F>(
+    kernel: &[F],
+    units: usize,
+    width: usize,
+    cols: std::ops::Range<usize>,
+) -> StridedMatrix<'_, F> {
+    StridedMatrix {
+        data: &kernel[cols.start..],
+        rows: units,
+        cols: cols.len(),
+        row_stride: width,
+        col_stride: 1,
+    }
+}
+
+/// Rows `rows` of `Uᵀ` (columns of `U`), as the right operand of `dZ @ Uᵀ`.
+fn kernel_transposed_rows<F>(
+    kernel: &[F],
+    units: usize,
+    width: usize,
+    rows: std::ops::Range<usize>,
+) -> StridedMatrix<'_, F> {
+    StridedMatrix {
+        data: &kernel[rows.start..],
+        rows: rows.len(),
+        cols: units,
+        row_stride: 1,
+        col_stride: width,
+    }
+}
+
 /// The parts of the op that every batch chunk shares, read-only.
 struct Recurrence<'a, F> {
     spec: RnnSpec,
@@ -322,23 +354,9 @@ impl<'a, F: Element> Recurrence<'a, F> {
         pack: bool,
     ) -> Recurrence<'a, F> {
         let direct = spec.direct_blocks() * units;
-        let columns = |cols: std::ops::Range<usize>| StridedMatrix {
-            data: &kernel[cols.start..],
-            rows: units,
-            cols: cols.len(),
-            row_stride: width,
-            col_stride: 1,
-        };
-        let transposed_rows = |rows: std::ops::Range<usize>| StridedMatrix {
-            data: &kernel[rows.start..],
-            rows: rows.len(),
-            cols: units,
-            row_stride: 1,
-            col_stride: width,
-        };
         let operand = |range: std::ops::Range<usize>| match pass {
-            Pass::Forward => columns(range),
-            Pass::Backward => transposed_rows(range),
+            Pass::Forward => kernel_columns(kernel, units, width, range),
+            Pass::Backward => kernel_transposed_rows(kernel, units, width, range),
         };
         let packed = |range: std::ops::Range<usize>, wanted: bool| {
             if wanted {
@@ -373,24 +391,12 @@ impl<'a, F: Element> Recurrence<'a, F> {
 
     /// Columns `cols` of the recurrent kernel, as the right operand of `h_prev @ U`.
     fn kernel_columns(&self, cols: std::ops::Range<usize>) -> StridedMatrix<'_, F> {
-        StridedMatrix {
-            data: &self.kernel[cols.start..],
-            rows: self.units,
-            cols: cols.len(),
-            row_stride: self.width,
-            col_stride: 1,
-        }
+        kernel_columns(self.kernel, self.units, self.width, cols)
     }
 
     /// Rows `rows` of `Uᵀ` (columns of `U`), as the right operand of `dZ @ Uᵀ`.
     fn kernel_transposed_rows(&self, rows: std::ops::Range<usize>) -> StridedMatrix<'_, F> {
-        StridedMatrix {
-            data: &self.kernel[rows.start..],
-            rows: rows.len(),
-            cols: self.units,
-            row_stride: 1,
-            col_stride: self.width,
-        }
+        kernel_transposed_rows(self.kernel, self.units, self.width, rows)
     }
 
     /// The columns of gate block `block` of the recurrent kernel.
