@@ -522,25 +522,34 @@ impl Recurrent {
             t.slice(&[full, SliceSpec::range(steps as isize - 1, steps as isize)])?
                 .reshape(&[batch as isize, -1])
         };
-        let mut sequence = if states == 1 {
-            packed.clone()
-        } else {
-            columns(&packed, 0)?
-        };
         let zero_masked = self.config.zero_output_for_mask && mask.is_some();
-        if let (true, Some(mask)) = (zero_masked, &mask) {
-            // Keras's zero_output_for_mask: masked steps output zeros (in processing order).
-            let mask = if self.config.go_backwards {
-                mask.slice(&[full, reversed()])?
+        // The whole h sequence, only when the output needs it: without return_sequences the
+        // last step is sliced from `packed` directly (copying every step's h out of `packed`
+        // first cost ~1% of an LSTM training step).
+        let sequence = || -> Result<Tensor> {
+            let sequence = if states == 1 {
+                packed.clone()
             } else {
-                mask.clone()
+                columns(&packed, 0)?
             };
-            sequence = sequence.mul(&mask.cast(dtype)?.expand_dims(-1)?)?;
-        }
+            match (zero_masked, &mask) {
+                (true, Some(mask)) => {
+                    // Keras's zero_output_for_mask: masked steps output zeros (in processing
+                    // order).
+                    let mask = if self.config.go_backwards {
+                        mask.slice(&[full, reversed()])?
+                    } else {
+                        mask.clone()
+                    };
+                    sequence.mul(&mask.cast(dtype)?.expand_dims(-1)?)
+                }
+                _ => Ok(sequence),
+            }
+        };
         let mut out = vec![if self.config.return_sequences {
-            sequence.clone()
+            sequence()?
         } else if zero_masked {
-            last_step(&sequence)?
+            last_step(&sequence()?)?
         } else {
             last_step(&packed)?.slice(&[full, SliceSpec::range(0, units as isize)])?
         }];

@@ -74,7 +74,11 @@ fn slice_typed<F: Element>(input: &Tensor, a: Array<F>, slices: Vec<Slice>) -> T
     Tensor::from_op(Storage::from_array(out), "slice", &[input], move || {
         Box::new(move |g: &Storage| {
             let g = typed_grad::<F>("slice", g)?;
-            let mut dx = ArrayD::<F>::zeros(IxDyn(&shape));
+            // Zeroed on the pool: an RNN's last-step slice scatters into its whole output.
+            let size = shape.iter().product();
+            let mut dx =
+                ArrayD::from_shape_vec(IxDyn(&shape), super::buffers::filled(size, F::zero()))
+                    .expect("sized for the shape");
             let mut target = dx.view_mut();
             for (axis, s) in slices.iter().enumerate() {
                 target.slice_axis_inplace(Axis(axis), *s);

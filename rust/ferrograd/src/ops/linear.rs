@@ -102,6 +102,32 @@ macro_rules! rows_pass {
     }};
 }
 
+/// The column sums of a row-major `(rows, cols)` matrix (the bias gradient), each column summed
+/// in row order, so the result is the same as a serial row-by-row sum bit for bit. Large
+/// matrices split their columns between the pool's threads: an RNN's input projection sums
+/// 3,200 rows of 512 per batch, and serially that held the other core idle.
+fn column_sums<F: Element>(values: &[F], rows: usize, cols: usize) -> ndarray::Array1<F> {
+    let mut sum = vec![F::zero(); cols];
+    let threads = threads::num_threads();
+    // Blocks of whole cache lines (16 f32), at least one per thread.
+    let block = cols.div_ceil(threads).next_multiple_of(16).max(16);
+    let work = |(index, sums): (usize, &mut [F])| {
+        let columns = index * block..index * block + sums.len();
+        for row in values.chunks_exact(cols).take(rows) {
+            for (s, &v) in sums.iter_mut().zip(&row[columns.clone()]) {
+                *s += v;
+            }
+        }
+    };
+    if threads > 1 && cols > block && rows * cols >= threads::PARALLEL_MIN_ELEMENTS {
+        use rayon::prelude::*;
+        threads::install(|| sum.par_chunks_mut(block).enumerate().for_each(work));
+    } else {
+        work((0, &mut sum));
+    }
+    ndarray::Array1::from_vec(sum)
+}
+
 fn linear_typed<F: Element>(
     x: &Tensor,
     kernel: &Tensor,
@@ -226,11 +252,16 @@ fn linear_typed<F: Element>(
                 let mut grads = vec![gx.and_then(some_grad), gw.and_then(some_grad)];
                 if has_bias {
                     grads.push(if b_needs {
-                        // Row by row: contiguous adds that vectorize (`sum_axis(0)` did not).
-                        let mut sum = ndarray::Array1::<F>::zeros(units);
-                        for row in pre.rows() {
-                            sum += &row;
-                        }
+                        let sum = match pre.as_slice() {
+                            Some(values) => column_sums(values, rows, units),
+                            None => {
+                                let mut sum = ndarray::Array1::<F>::zeros(units);
+                                for row in pre.rows() {
+                                    sum += &row;
+                                }
+                                sum
+                            }
+                        };
                         some_grad::<F>(sum.into_dyn())
                     } else {
                         None
@@ -331,6 +362,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn column_sums_split_between_threads_equal_the_serial_row_sum_exactly() {
+        // Large enough to run on the pool, with a ragged last block of columns.
+        let (rows, cols) = (300, 520);
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i as f32) * 0.37).sin() * 1e3)
+            .collect();
+        let mut serial = vec![0.0f32; cols];
+        for row in values.chunks_exact(cols) {
+            serial.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+        }
+        assert_eq!(column_sums(&values, rows, cols).to_vec(), serial);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod activation;
 mod binary;
+mod buffers;
 mod compare;
 mod conv;
 pub use compare::Comparison;
