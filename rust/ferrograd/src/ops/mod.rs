@@ -29,6 +29,8 @@ mod softmax;
 mod ctc_decode;
 pub use ctc_decode::{ctc_beam_search_decode, ctc_greedy_decode, CtcDecoded};
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use fast_math::simd_available;
 pub use index::SliceSpec;
 pub use linear::FusedActivation;
 pub use matmul::matmul_arrays;

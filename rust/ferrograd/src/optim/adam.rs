@@ -86,6 +86,27 @@ impl UpdateRule for Adam {
             );
         } else {
             let [m, v] = take_slots("adam", slots)?;
+            let contiguous = param.is_standard_layout()
+                && grad.is_standard_layout()
+                && m.is_standard_layout()
+                && v.is_standard_layout();
+            if contiguous {
+                let coefficients = Coefficients {
+                    decay,
+                    alpha,
+                    one_minus_beta_1,
+                    one_minus_beta_2,
+                    epsilon,
+                };
+                update_slices(
+                    param.into_slice().expect("standard layout"),
+                    grad.to_slice().expect("standard layout"),
+                    m.into_slice().expect("standard layout"),
+                    v.into_slice().expect("standard layout"),
+                    coefficients,
+                );
+                return Ok(());
+            }
             fused_update!(
                 len,
                 Zip::from(param).and(grad).and(m).and(v),
@@ -99,6 +120,73 @@ impl UpdateRule for Adam {
         }
         Ok(())
     }
+}
+
+/// The per-step constants of [`update_slices`].
+#[derive(Clone, Copy)]
+struct Coefficients<F> {
+    decay: F,
+    alpha: F,
+    one_minus_beta_1: F,
+    one_minus_beta_2: F,
+    epsilon: F,
+}
+
+/// Elements per parallel task of [`update_slices`].
+const CHUNK: usize = 1 << 13;
+
+/// Adam's step over contiguous slices (the usual case), in chunks on the pool when large, each
+/// chunk compiled a second time for AVX2 where the CPU has it (the wheel targets baseline
+/// x86-64, whose 4-wide square roots and divisions made this loop ~8% of an MLP training step).
+/// The arithmetic is the same operations in the same order as the general path below (Rust
+/// never fuses a multiply and add on its own), so the result is the same bit for bit.
+fn update_slices<F: Element>(w: &mut [F], g: &[F], m: &mut [F], v: &mut [F], k: Coefficients<F>) {
+    #[cfg(target_arch = "x86_64")]
+    let simd = crate::ops::simd_available();
+    let run = |w: &mut [F], g: &[F], m: &mut [F], v: &mut [F]| {
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            return unsafe { update_chunk_avx2(w, g, m, v, k) };
+        }
+        update_chunk(w, g, m, v, k)
+    };
+    if w.len() >= crate::threads::PARALLEL_MIN_ELEMENTS {
+        use rayon::prelude::*;
+        crate::threads::install(|| {
+            w.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((w, g), m), v)| run(w, g, m, v))
+        });
+    } else {
+        run(w, g, m, v);
+    }
+}
+
+#[inline(always)]
+fn update_chunk<F: Element>(w: &mut [F], g: &[F], m: &mut [F], v: &mut [F], k: Coefficients<F>) {
+    let n = w.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    for i in 0..n {
+        w[i] -= w[i] * k.decay;
+        m[i] += (g[i] - m[i]) * k.one_minus_beta_1;
+        v[i] += (g[i] * g[i] - v[i]) * k.one_minus_beta_2;
+        w[i] -= m[i] * k.alpha / (v[i].sqrt() + k.epsilon);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn update_chunk_avx2<F: Element>(
+    w: &mut [F],
+    g: &[F],
+    m: &mut [F],
+    v: &mut [F],
+    k: Coefficients<F>,
+) {
+    update_chunk(w, g, m, v, k)
 }
 
 #[cfg(test)]
@@ -137,6 +225,57 @@ mod tests {
             opt.apply_gradients(&[(g, w.clone())]).unwrap();
             assert_close(w.to_f64().as_slice().unwrap(), &[e], 1e-12);
         }
+    }
+
+    #[test]
+    fn contiguous_fast_path_matches_the_general_loop_bit_for_bit() {
+        use ndarray::{Array2, ShapeBuilder};
+        use ndarray::{ArrayViewD, ArrayViewMutD};
+
+        use super::super::{Step, UpdateRule};
+        // Large enough for the pool, with weight decay; Fortran-ordered arrays take the
+        // general Zip loop, standard ones the slice path, over the same memory contents.
+        let (rows, cols) = (181, 183);
+        let wave = |seed: f32| -> Vec<f32> {
+            (0..rows * cols)
+                .map(|i| ((i as f32 + 1.0) * seed).sin())
+                .collect()
+        };
+        let step = Step {
+            lr: 0.003,
+            t: 7.0,
+            momentum_product: 1.0,
+        };
+        let run = |fortran: bool| -> Vec<Vec<f32>> {
+            let make = |seed: f32, square: bool| {
+                let mut data = wave(seed);
+                if square {
+                    data.iter_mut().for_each(|x| *x *= *x);
+                }
+                if fortran {
+                    Array2::from_shape_vec((rows, cols).f(), data).unwrap()
+                } else {
+                    Array2::from_shape_vec((rows, cols), data).unwrap()
+                }
+            };
+            let (mut w, g, mut m, mut v) = (
+                make(0.7, false),
+                make(1.3, false),
+                make(0.4, false),
+                make(2.1, true),
+            );
+            let views: Vec<ArrayViewMutD<'_, f32>> =
+                vec![m.view_mut().into_dyn(), v.view_mut().into_dyn()];
+            let grad: ArrayViewD<'_, f32> = g.view().into_dyn();
+            Adam::default()
+                .update(&step, 0.01, w.view_mut().into_dyn(), grad, views)
+                .unwrap();
+            [w, m, v]
+                .iter()
+                .map(|a| a.as_slice_memory_order().unwrap().to_vec())
+                .collect()
+        };
+        assert_eq!(run(false), run(true));
     }
 
     #[test]
