@@ -2,6 +2,7 @@
 //! autodiff misuse → `RuntimeError`, file errors → `OSError` (`FileNotFoundError`, ...), damaged
 //! files → `ValueError`, a failed gradient check → `ferrograd.GradcheckError`.
 
+use ferrograd::error::External;
 use ferrograd::Error;
 use pyo3::create_exception;
 use pyo3::exceptions::{
@@ -18,26 +19,20 @@ create_exception!(
     "An analytic gradient disagrees with central finite differences (as torch.autograd.GradcheckError)."
 );
 
-thread_local! {
-    /// The Python exception raised inside a Python layer or hook that the engine called; the
-    /// engine sees `Error::External` and the binding re-raises this one.
-    static PENDING: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Keeps `err` to be re-raised when the engine's error reaches Python, and returns the engine
-/// error that carries it there.
+/// Carries `err` inside the engine error that takes it back to Python, where
+/// [`to_py_err`] re-raises it unchanged (whichever thread the engine raised it on).
 pub fn stash(err: PyErr) -> Error {
-    let message = err.to_string();
-    PENDING.with(|p| *p.borrow_mut() = Some(err));
-    Error::External(message)
+    Error::External(External::new(err.to_string(), Box::new(err)))
 }
 
 /// The Python exception for an engine error.
 pub fn to_py_err(error: Error) -> PyErr {
     let message = error.to_string();
     match error {
-        Error::External(_) => PENDING
-            .with(|p| p.borrow_mut().take())
+        Error::External(external) => external
+            .take_payload()
+            .and_then(|payload| payload.downcast::<PyErr>().ok())
+            .map(|err| *err)
             .unwrap_or_else(|| PyRuntimeError::new_err(message)),
         Error::Shape { .. } | Error::Argument { .. } | Error::Format(_) => {
             PyValueError::new_err(message)

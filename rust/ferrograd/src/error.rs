@@ -2,6 +2,9 @@
 //! variants onto Python exceptions (`Shape`/`Argument` → `ValueError`, `DType` → `TypeError`,
 //! `Autograd` → `RuntimeError`, `Io` → `OSError` and its subclasses, `Format` → `ValueError`), so messages name the op and the shapes involved.
 
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+
 use thiserror::Error;
 
 /// Errors raised by tensor operations, autodiff and gradient checking.
@@ -25,7 +28,7 @@ pub enum Error {
     /// An error raised by code outside the engine that the engine called (a layer or callback
     /// written in a front end's language); the front end keeps the original error.
     #[error("{0}")]
-    External(String),
+    External(External),
     /// A file could not be read or written (the operating system's error, with the path).
     #[error("{path}: {message}")]
     Io {
@@ -37,6 +40,57 @@ pub enum Error {
     /// model it is loaded into.
     #[error("{0}")]
     Format(String),
+}
+
+/// The error of [`Error::External`]: its message, and the front end's original error object,
+/// carried inside the error rather than kept aside per thread, because the code that raised it
+/// may run on a pool thread (a training step runs on the pool) while the error reaches the
+/// front end on the calling thread.
+#[derive(Clone)]
+pub struct External {
+    message: String,
+    payload: Arc<Mutex<Option<Box<dyn Any + Send>>>>,
+}
+
+impl External {
+    pub fn new(message: impl Into<String>, payload: Box<dyn Any + Send>) -> External {
+        External {
+            message: message.into(),
+            payload: Arc::new(Mutex::new(Some(payload))),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The original error object: `Some` the first time it is asked for (clones of an error
+    /// share it), `None` after.
+    pub fn take_payload(&self) -> Option<Box<dyn Any + Send>> {
+        self.payload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+impl std::fmt::Display for External {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::fmt::Debug for External {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("External").field(&self.message).finish()
+    }
+}
+
+/// Two external errors are equal when their messages are.
+impl PartialEq for External {
+    fn eq(&self, other: &External) -> bool {
+        self.message == other.message
+    }
 }
 
 impl Error {

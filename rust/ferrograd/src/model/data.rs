@@ -393,46 +393,7 @@ mod tests {
     /// Trains a fresh 2-layer classifier (fixed initial weights, SGD) for two shuffled epochs and
     /// returns its weights and the last epoch's logs.
     fn train(data: &Data) -> (Vec<ndarray::ArrayD<f64>>, crate::model::Logs) {
-        use crate::losses::Loss;
-        use crate::model::{Compiled, Graph, Model};
-        use crate::nn::{build, Activation, Dense, Layer};
-        use crate::optim::{Optimizer, Sgd};
-        use crate::tensor::Storage;
-        use std::sync::Mutex;
-
-        let mut graph = Graph::new(DType::F32);
-        let mut value = graph.add_input("x", vec![None, Some(6)]);
-        let mut fan_in = 6;
-        for (name, units, activation) in
-            [("h", 5, Activation::Relu), ("out", 3, Activation::Linear)]
-        {
-            let layer: Arc<dyn Layer> = Arc::new(Dense::new(name, units, activation, true));
-            build(layer.as_ref(), &[vec![None, Some(fan_in)]], DType::F32).unwrap();
-            value = graph.add_layer(layer, vec![value]).unwrap()[0];
-            fan_in = units;
-        }
-        graph.set_outputs(vec![value]).unwrap();
-        for w in graph.weights() {
-            let shape = w.value.shape();
-            let n: usize = shape.iter().product();
-            let init: Vec<f32> = (0..n)
-                .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.07)
-                .collect();
-            let init = ndarray::ArrayD::from_shape_vec(IxDyn(&shape), init).unwrap();
-            w.value.assign(Storage::from_array(init)).unwrap();
-        }
-        let optimizer = Optimizer::new(Sgd::default(), 0.05).unwrap();
-        let loss = Loss::SparseCategoricalCrossentropy {
-            from_logits: true,
-            axis: -1,
-        };
-        let mut model = Model::new(graph);
-        model
-            .compile(Compiled::new(
-                Arc::new(Mutex::new(optimizer)),
-                vec![Some(loss)],
-            ))
-            .unwrap();
+        let mut model = crate::model::test_support::small_classifier();
         let mut logs = Vec::new();
         for epoch in 0..2 {
             logs = model

@@ -48,6 +48,7 @@ use crate::losses::{Loss, Reduction};
 use crate::metrics::{Metric, MetricKind};
 use crate::optim::Optimizer;
 use crate::tensor::Tensor;
+use crate::threads;
 
 mod data;
 mod graph;
@@ -534,7 +535,14 @@ impl Model {
             let start = index * batch_size;
             let contiguous = (!shuffle).then_some((start, start + chunk.len()));
             let batch = data.select(chunk, contiguous)?;
-            self.train_step(&batch.x, &batch.y, batch.sample_weight.as_ref())?;
+            // The whole step runs on the pool: each parallel op inside it then starts on a
+            // worker (a `join`) instead of waking the pool from this thread and sleeping until
+            // it is done, which cost a futex round trip per op (~20 per MLP step). The batch
+            // hook (Python callbacks, signals) stays on the calling thread.
+            let model = &mut *self;
+            threads::install(|| {
+                model.train_step(&batch.x, &batch.y, batch.sample_weight.as_ref())
+            })?;
             let stop = self.monitor.as_ref().is_some_and(|m| m.must_stop());
             if !on_batch(index, &self.logs()) || stop {
                 return Ok((self.logs(), false));
@@ -557,7 +565,9 @@ impl Model {
             let stop = (start + batch_size).min(data.len());
             let rows: Vec<usize> = (start..stop).collect();
             let batch = data.select(&rows, Some((start, stop)))?;
-            self.test_step(&batch.x, &batch.y, batch.sample_weight.as_ref())?;
+            // On the pool, as fit's steps are (see `fit_epoch`).
+            let model = &mut *self;
+            threads::install(|| model.test_step(&batch.x, &batch.y, batch.sample_weight.as_ref()))?;
             if !on_batch(index, &self.logs()) {
                 break;
             }
@@ -600,7 +610,13 @@ impl Model {
             let stop = (start + batch_size).min(data.len());
             let rows: Vec<usize> = (start..stop).collect();
             let batch = data.select(&rows, Some((start, stop)))?;
-            for (part, out) in parts.iter_mut().zip(self.graph.forward(&batch.x, false)?) {
+            // On the pool, as fit's steps are (see `fit_epoch`); grad mode is per thread, so
+            // the worker needs its own no-grad guard.
+            let outputs = threads::install(|| {
+                let _guard = autodiff::no_grad();
+                self.graph.forward(&batch.x, false)
+            })?;
+            for (part, out) in parts.iter_mut().zip(outputs) {
                 part.push(out);
             }
             if !on_batch(index, &Vec::new()) {
@@ -645,5 +661,116 @@ fn name_output(error: Error, name: &str, outputs: usize) -> Error {
             message: format!("output '{name}': {message}"),
         },
         other => other,
+    }
+}
+
+/// A small model for the engine's own tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::{Arc, Mutex};
+
+    use ndarray::IxDyn;
+
+    use super::{Compiled, Graph, Model};
+    use crate::losses::Loss;
+    use crate::nn::{build, Activation, Dense, Layer};
+    use crate::optim::{Optimizer, Sgd};
+    use crate::tensor::{DType, Storage};
+
+    /// 6 -> 5 (ReLU) -> 3 logits, fixed weights, SGD(0.05), sparse categorical cross-entropy.
+    pub(crate) fn small_classifier() -> Model {
+        let mut graph = Graph::new(DType::F32);
+        let mut value = graph.add_input("x", vec![None, Some(6)]);
+        let mut fan_in = 6;
+        for (name, units, activation) in
+            [("h", 5, Activation::Relu), ("out", 3, Activation::Linear)]
+        {
+            let layer: Arc<dyn Layer> = Arc::new(Dense::new(name, units, activation, true));
+            build(layer.as_ref(), &[vec![None, Some(fan_in)]], DType::F32).unwrap();
+            value = graph.add_layer(layer, vec![value]).unwrap()[0];
+            fan_in = units;
+        }
+        graph.set_outputs(vec![value]).unwrap();
+        for w in graph.weights() {
+            let shape = w.value.shape();
+            let n: usize = shape.iter().product();
+            let init: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.07)
+                .collect();
+            let init = ndarray::ArrayD::from_shape_vec(IxDyn(&shape), init).unwrap();
+            w.value.assign(Storage::from_array(init)).unwrap();
+        }
+        let optimizer = Optimizer::new(Sgd::default(), 0.05).unwrap();
+        let loss = Loss::SparseCategoricalCrossentropy {
+            from_logits: true,
+            axis: -1,
+        };
+        let mut model = Model::new(graph);
+        model
+            .compile(Compiled::new(
+                Arc::new(Mutex::new(optimizer)),
+                vec![Some(loss)],
+            ))
+            .unwrap();
+        model
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize) -> Data {
+        let x: Vec<f32> = (0..n * 6)
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.1)
+            .collect();
+        let y: Vec<f32> = (0..n).map(|i| (i * 7 % 3) as f32).collect();
+        Data::new(
+            vec![Tensor::from_vec(&[n, 6], x).unwrap()],
+            vec![Tensor::from_vec(&[n], y).unwrap()],
+            None,
+        )
+        .unwrap()
+    }
+
+    fn weights(model: &Model) -> Vec<ndarray::ArrayD<f64>> {
+        model
+            .graph()
+            .weights()
+            .iter()
+            .map(|w| w.value.to_f64())
+            .collect()
+    }
+
+    #[test]
+    fn fit_steps_on_the_pool_equal_steps_on_the_calling_thread() {
+        let data = data(20);
+        let mut on_pool = test_support::small_classifier();
+        on_pool
+            .fit_epoch(&data, 8, false, 0, &mut |_, _| true)
+            .unwrap();
+        let mut here = test_support::small_classifier();
+        for start in (0..20).step_by(8) {
+            let rows: Vec<usize> = (start..(start + 8).min(20)).collect();
+            let batch = data.select(&rows, None).unwrap();
+            here.train_step(&batch.x, &batch.y, None).unwrap();
+        }
+        assert_eq!(weights(&on_pool), weights(&here));
+    }
+
+    #[test]
+    fn predict_and_evaluate_on_the_pool_record_no_graph() {
+        let data = data(10);
+        let mut model = test_support::small_classifier();
+        let before = weights(&model);
+        // One batch, so the output is the worker's own (no concatenation on this thread).
+        let outputs = model.predict_data(&data, 16, &mut |_, _| true).unwrap();
+        assert_eq!(outputs[0].shape(), vec![10, 3]);
+        // The worker's own no-grad guard: outputs of weights that need gradients would
+        // otherwise need them too.
+        assert!(model.graph().weights()[0].value.requires_grad());
+        assert!(!outputs[0].requires_grad() && outputs[0].grad_fn().is_none());
+        model.evaluate(&data, 4, &mut |_, _| true).unwrap();
+        assert_eq!(weights(&model), before);
     }
 }
