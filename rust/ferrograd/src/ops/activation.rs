@@ -173,11 +173,11 @@ impl UnaryOp for Gelu {
 pub(crate) struct Sigmoid;
 impl UnaryOp for Sigmoid {
     const NAME: &'static str = "sigmoid";
-    // exp_f32(-x) is unclamped there.
+    // exp_f32_with(-x) is unclamped there.
     const FAST_F32_RANGE: Option<(f32, f32)> = Some((-87.0, 87.0));
     #[inline(always)]
-    fn fast_forward_f32(self, x: f32) -> f32 {
-        fast_math::sigmoid_f32(x)
+    fn fast_forward_f32<const FMA: bool>(self, x: f32) -> f32 {
+        fast_math::sigmoid_f32_with::<FMA>(x)
     }
     fn forward<F: Element>(self, x: F) -> F {
         sigmoid(x)
@@ -194,8 +194,8 @@ impl UnaryOp for Tanh {
     // Exact to float precision everywhere (±1 beyond ±7.9); only NaN takes the libm path.
     const FAST_F32_RANGE: Option<(f32, f32)> = Some((f32::NEG_INFINITY, f32::INFINITY));
     #[inline(always)]
-    fn fast_forward_f32(self, x: f32) -> f32 {
-        fast_math::tanh_f32(x)
+    fn fast_forward_f32<const FMA: bool>(self, x: f32) -> f32 {
+        fast_math::tanh_f32_with::<FMA>(x)
     }
     fn forward<F: Element>(self, x: F) -> F {
         x.tanh()
@@ -238,8 +238,8 @@ impl UnaryOp for Silu {
     const NAME: &'static str = "silu";
     const FAST_F32_RANGE: Option<(f32, f32)> = Some((-87.0, 87.0));
     #[inline(always)]
-    fn fast_forward_f32(self, x: f32) -> f32 {
-        x * fast_math::sigmoid_f32(x)
+    fn fast_forward_f32<const FMA: bool>(self, x: f32) -> f32 {
+        x * fast_math::sigmoid_f32_with::<FMA>(x)
     }
     fn forward<F: Element>(self, x: F) -> F {
         x * sigmoid(x)

@@ -21,9 +21,10 @@ pub(crate) trait UnaryOp: Copy + Send + Sync + 'static {
     /// A chunk with any input outside the range, or NaN, is recomputed with `forward`, so
     /// overflow, underflow and NaN stay exactly numpy's.
     const FAST_F32_RANGE: Option<(f32, f32)> = None;
-    /// A branch-free, vectorizable float32 `forward` (see `fast_math`), valid in `FAST_F32_RANGE`.
+    /// A branch-free, vectorizable float32 `forward` (see `fast_math`), valid in `FAST_F32_RANGE`;
+    /// `FMA` when it runs in a kernel compiled for AVX2 + FMA (see `fast_math::madd`).
     #[inline(always)]
-    fn fast_forward_f32(self, x: f32) -> f32 {
+    fn fast_forward_f32<const FMA: bool>(self, x: f32) -> f32 {
         self.forward(x)
     }
 }
@@ -32,13 +33,19 @@ pub(crate) trait UnaryOp: Copy + Send + Sync + 'static {
 /// [`UnaryOp::FAST_F32_RANGE`]), in chunks on the pool for large arrays.
 pub(crate) fn unary_forward<F: Element, K: UnaryOp>(x: &Array<F>, op: K) -> ArrayD<F> {
     match K::FAST_F32_RANGE {
-        Some((lo, hi)) if F::DTYPE == DType::F32 => map_chunks(x, |xs, ys| {
+        Some((lo, hi)) if F::DTYPE == DType::F32 => map_chunks(x, |xs, ys, fma| {
             let mut in_range = true;
             for (y, &v) in ys.iter_mut().zip(xs) {
                 // Identity conversions: F is f32 here.
                 let v = v.to_f32().expect("f32");
                 in_range &= (v >= lo) & (v <= hi);
-                y.write(F::from_f32(op.fast_forward_f32(v)).expect("f32"));
+                // `fma` is a constant in each compiled copy of this kernel (see `map_chunks`).
+                let fast = if fma {
+                    op.fast_forward_f32::<true>(v)
+                } else {
+                    op.fast_forward_f32::<false>(v)
+                };
+                y.write(F::from_f32(fast).expect("f32"));
             }
             if !in_range {
                 for (y, &v) in ys.iter_mut().zip(xs) {
@@ -90,7 +97,7 @@ macro_rules! unary_op {
 }
 
 unary_op!(Neg, "negative", |x| -x, |x, y| -F::one());
-/// e^x; float32 through `fast_math::exp_f32` where it needs no clamp.
+/// e^x; float32 through `fast_math::exp_f32_with` where it needs no clamp.
 #[derive(Clone, Copy)]
 pub(crate) struct Exp;
 impl UnaryOp for Exp {
@@ -105,8 +112,8 @@ impl UnaryOp for Exp {
         y
     }
     #[inline(always)]
-    fn fast_forward_f32(self, x: f32) -> f32 {
-        fast_math::exp_f32(x)
+    fn fast_forward_f32<const FMA: bool>(self, x: f32) -> f32 {
+        fast_math::exp_f32_with::<FMA>(x)
     }
 }
 unary_op!(Log, "log", |x| x.ln(), |x, y| x.recip());

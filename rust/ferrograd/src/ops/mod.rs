@@ -132,14 +132,16 @@ pub(crate) fn sum_to_shape<F: Element>(grad: ArrayViewD<'_, F>, shape: &[usize])
 /// see `UnaryOp::FAST_F32_RANGE`), large enough that the call costs nothing.
 pub(crate) const MAP_CHUNK: usize = 4096;
 
-/// The output of a chunk kernel `kernel(xs, ys)` that writes `ys[i]` from `xs[i]` (every element
-/// of `ys`), run over `MAP_CHUNK`-sized chunks: on the pool for large arrays, serially for small
-/// ones. The kernel is compiled a second time for AVX2 + FMA where the CPU has them (the wheel
-/// targets baseline x86-64): elementwise maths like `exp` is compute-bound and runs twice as fast.
+/// The output of a chunk kernel `kernel(xs, ys, fma)` that writes `ys[i]` from `xs[i]` (every
+/// element of `ys`), run over `MAP_CHUNK`-sized chunks: on the pool for large arrays, serially
+/// for small ones. The kernel is compiled a second time for AVX2 + FMA where the CPU has them
+/// (the wheel targets baseline x86-64): elementwise maths like `exp` is compute-bound and runs
+/// twice as fast. `fma` is true in that copy and false in the other, a constant once the kernel
+/// is inlined, so a kernel may use fused multiply-adds only where they are instructions.
 /// A non-contiguous input is first copied to standard layout.
 pub(crate) fn map_chunks<F: Element>(
     input: &Array<F>,
-    kernel: impl Fn(&[F], &mut [MaybeUninit<F>]) + Sync + Send,
+    kernel: impl Fn(&[F], &mut [MaybeUninit<F>], bool) + Sync + Send,
 ) -> ArrayD<F> {
     let input = input.as_standard_layout();
     let xs = input.as_slice().expect("standard layout");
@@ -154,7 +156,7 @@ pub(crate) fn map_chunks<F: Element>(
             unsafe { run_chunk_avx2(&kernel, xs, ys) };
             return;
         }
-        kernel(xs, ys)
+        kernel(xs, ys, false)
     };
     if xs.len() >= threads::PARALLEL_MIN_ELEMENTS {
         threads::install(|| {
@@ -176,11 +178,11 @@ pub(crate) fn map_chunks<F: Element>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_chunk_avx2<F: Element>(
-    kernel: &impl Fn(&[F], &mut [MaybeUninit<F>]),
+    kernel: &impl Fn(&[F], &mut [MaybeUninit<F>], bool),
     xs: &[F],
     ys: &mut [MaybeUninit<F>],
 ) {
-    kernel(xs, ys)
+    kernel(xs, ys, true)
 }
 
 /// `f` applied to every element, in parallel for large arrays.
@@ -188,7 +190,7 @@ pub(crate) fn map_elements<F: Element>(
     input: &Array<F>,
     f: impl Fn(F) -> F + Sync + Send,
 ) -> ArrayD<F> {
-    map_chunks(input, |xs, ys| {
+    map_chunks(input, |xs, ys, _| {
         for (y, &x) in ys.iter_mut().zip(xs) {
             y.write(f(x));
         }
