@@ -108,6 +108,10 @@ macro_rules! rows_pass {
 /// 3,200 rows of 512 per batch, and serially that held the other core idle.
 fn column_sums<F: Element>(values: &[F], rows: usize, cols: usize) -> ndarray::Array1<F> {
     let mut sum = vec![F::zero(); cols];
+    if cols == 0 {
+        // A kernel with no units (reachable from Rust): nothing to sum, and no rows to cut.
+        return ndarray::Array1::from_vec(sum);
+    }
     let threads = threads::num_threads();
     // Blocks of whole cache lines (16 f32), at least one per thread.
     let block = cols.div_ceil(threads).next_multiple_of(16).max(16);
@@ -376,6 +380,7 @@ mod tests {
             serial.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
         }
         assert_eq!(column_sums(&values, rows, cols).to_vec(), serial);
+        assert!(column_sums::<f32>(&[], 5, 0).is_empty());
     }
 
     #[test]
