@@ -20,6 +20,7 @@
 mod macros;
 pub mod allocator;
 pub mod autodiff;
+pub mod config;
 pub mod error;
 pub mod gradcheck;
 pub mod init;

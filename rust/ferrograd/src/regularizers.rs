@@ -4,6 +4,9 @@
 //! is `l1 * sum(|w|)` and `L1L2` the sum of both. Defaults: 0.01 for `L1` and `L2`, 0.0 for
 //! both factors of `L1L2`.
 
+use serde_json::{json, Map, Value};
+
+use crate::config::{object, serialize, Config, KerasObject};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -73,18 +76,50 @@ impl Regularizer {
     }
 }
 
+impl KerasObject for Regularizer {
+    const MODULE: &'static str = "keras.regularizers";
+
+    fn class_name(&self) -> &'static str {
+        match self {
+            Regularizer::L1 { .. } => "L1",
+            Regularizer::L2 { .. } => "L2",
+            Regularizer::L1L2 { .. } => "L1L2",
+        }
+    }
+
+    fn to_config(&self) -> Map<String, Value> {
+        match *self {
+            Regularizer::L1 { l1 } => object([("l1", json!(l1))]),
+            Regularizer::L2 { l2 } => object([("l2", json!(l2))]),
+            Regularizer::L1L2 { l1, l2 } => object([("l1", json!(l1)), ("l2", json!(l2))]),
+        }
+    }
+
+    /// Keras's classes and names (`L1`/`l1`, `L2`/`l2`, `L1L2`/`l1_l2`) with their defaults.
+    fn from_config(class_name: &str, c: &Config<'_>) -> Result<Regularizer> {
+        let regularizer = match Regularizer::from_name(class_name)? {
+            Regularizer::L1 { l1 } => Regularizer::L1 {
+                l1: c.f64_or("l1", l1)?,
+            },
+            Regularizer::L2 { l2 } => Regularizer::L2 {
+                l2: c.f64_or("l2", l2)?,
+            },
+            Regularizer::L1L2 { l1, l2 } => Regularizer::L1L2 {
+                l1: c.f64_or("l1", l1)?,
+                l2: c.f64_or("l2", l2)?,
+            },
+        };
+        let (l1, l2) = regularizer.factors();
+        Regularizer::new(l1, l2)?;
+        Ok(regularizer)
+    }
+}
+
 /// Keras 3's serialized form of an optional regularizer (`null` for none), as a layer's config
 /// writes it: `{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01},
 /// "registered_name": null}`.
-pub fn to_config(regularizer: Option<Regularizer>) -> serde_json::Value {
-    use serde_json::json;
-    let (class, config) = match regularizer {
-        None => return serde_json::Value::Null,
-        Some(Regularizer::L1 { l1 }) => ("L1", json!({ "l1": l1 })),
-        Some(Regularizer::L2 { l2 }) => ("L2", json!({ "l2": l2 })),
-        Some(Regularizer::L1L2 { l1, l2 }) => ("L1L2", json!({"l1": l1, "l2": l2})),
-    };
-    json!({"module": "keras.regularizers", "class_name": class, "config": config, "registered_name": null})
+pub fn to_config(regularizer: Option<Regularizer>) -> Value {
+    regularizer.as_ref().map_or(Value::Null, serialize)
 }
 
 #[cfg(test)]
@@ -117,6 +152,27 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("l1_l2"));
+    }
+
+    #[test]
+    fn configs_round_trip_with_keras_defaults() {
+        use crate::config::deserialize;
+        for r in [
+            Regularizer::L1 { l1: 0.5 },
+            Regularizer::L2 { l2: 0.25 },
+            Regularizer::L1L2 { l1: 0.1, l2: 0.2 },
+        ] {
+            assert_eq!(deserialize::<Regularizer>(&to_config(Some(r))).unwrap(), r);
+        }
+        assert_eq!(to_config(None), Value::Null);
+        let l2 = json!({"class_name": "L2", "config": {}});
+        assert_eq!(
+            deserialize::<Regularizer>(&l2).unwrap(),
+            Regularizer::L2 { l2: 0.01 }
+        );
+        let negative = json!({"class_name": "L1", "config": {"l1": -1.0}});
+        assert!(deserialize::<Regularizer>(&negative).is_err());
+        assert!(deserialize::<Regularizer>(&json!("OrthogonalRegularizer")).is_err());
     }
 
     #[test]
