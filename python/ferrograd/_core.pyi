@@ -285,23 +285,7 @@ class Layer:
     """An engine layer; `ferrograd.layers` holds the Keras classes over it."""
 
     @staticmethod
-    def dense(
-        name: str, units: int, activation: str, activation_params: dict[str, Any] | None = None, use_bias: bool = True
-    ) -> Layer: ...
-    @staticmethod
-    def activation(
-        name: str, class_name: str, activation: str, activation_params: dict[str, Any] | None = None
-    ) -> Layer: ...
-    @staticmethod
-    def prelu(name: str, shared_axes: Sequence[int]) -> Layer: ...
-    @staticmethod
-    def flatten(name: str) -> Layer: ...
-    @staticmethod
-    def reshape(name: str, target_shape: Sequence[int]) -> Layer: ...
-    @staticmethod
-    def dropout(name: str, rate: float, noise_shape: LayerShape | None = None, seed: int | None = None) -> Layer: ...
-    @staticmethod
-    def merge(name: str, op: str, axis: int = -1) -> Layer: ...
+    def from_config(class_name: str, config: dict[str, Any], inner: Sequence[Layer] | None = None) -> Layer: ...
     @staticmethod
     def python(obj: Any, name: str, class_name: str) -> Layer: ...
     @property
@@ -417,105 +401,6 @@ def metric_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> Tensor:
 def metric_sparse_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> Tensor: ...
 def metric_top_k_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike, k: int = 5) -> Tensor: ...
 def metric_sparse_top_k_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike, k: int = 5) -> Tensor: ...
-
-# ----- convolution layers (rust/ferrograd-py/src/layers_conv.rs): engine layers for ferrograd.layers.convolutional
-def conv_layer(
-    name: str,
-    filters: int,
-    kernel_size: Sequence[int],
-    strides: Sequence[int],
-    padding: str,
-    dilation_rate: Sequence[int],
-    groups: int,
-    activation: str,
-    activation_params: dict[str, Any] | None = None,
-    use_bias: bool = True,
-) -> Layer: ...
-def depthwise_conv_layer(
-    name: str,
-    depth_multiplier: int,
-    kernel_size: Sequence[int],
-    strides: Sequence[int],
-    padding: str,
-    dilation_rate: Sequence[int],
-    activation: str,
-    activation_params: dict[str, Any] | None = None,
-    use_bias: bool = True,
-) -> Layer: ...
-def conv_transpose_layer(
-    name: str,
-    filters: int,
-    kernel_size: Sequence[int],
-    strides: Sequence[int],
-    padding: str,
-    dilation_rate: Sequence[int],
-    activation: str,
-    activation_params: dict[str, Any] | None = None,
-    use_bias: bool = True,
-    output_padding: Sequence[int] | None = None,
-) -> Layer: ...
-def separable_conv_layer(
-    name: str,
-    filters: int,
-    depth_multiplier: int,
-    kernel_size: Sequence[int],
-    strides: Sequence[int],
-    padding: str,
-    dilation_rate: Sequence[int],
-    activation: str,
-    activation_params: dict[str, Any] | None = None,
-    use_bias: bool = True,
-) -> Layer: ...
-
-# ----- normalization layers (rust/ferrograd-py/src/layers_norm.rs): engine layers for ferrograd.layers.normalization
-def batch_normalization_layer(
-    name: str,
-    axis: Sequence[int],
-    momentum: float = 0.99,
-    epsilon: float = 1e-3,
-    center: bool = True,
-    scale: bool = True,
-) -> Layer: ...
-def layer_normalization_layer(
-    name: str, axis: Sequence[int], epsilon: float = 1e-3, center: bool = True, scale: bool = True
-) -> Layer: ...
-def group_normalization_layer(
-    name: str, groups: int = 32, axis: int = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True
-) -> Layer: ...
-
-# ----- recurrent layers (rust/ferrograd-py/src/layers_rnn.rs): Embedding, SimpleRNN, LSTM, GRU, wrappers
-def embedding_layer(name: str, input_dim: int, output_dim: int, mask_zero: bool = False) -> Layer: ...
-def masking_layer(name: str, mask_value: float = 0.0) -> Layer: ...
-def recurrent_layer(
-    name: str,
-    cell: str,
-    units: int,
-    activation: str = "tanh",
-    recurrent_activation: str = "sigmoid",
-    use_bias: bool = True,
-    return_sequences: bool = False,
-    return_state: bool = False,
-    go_backwards: bool = False,
-    dropout: float = 0.0,
-    seed: int | None = None,
-    recurrent_dropout: float = 0.0,
-    reset_after: bool = True,
-    unit_forget_bias: bool = True,
-    zero_output_for_mask: bool = False,
-) -> Layer: ...
-def bidirectional_layer(
-    name: str, forward: Layer, backward: Layer, merge_mode: str, return_sequences: bool
-) -> Layer: ...
-def time_distributed_layer(name: str, inner: Layer) -> Layer: ...
-
-# ----- pooling layers (rust/ferrograd-py/src/layers_pool.rs): constructors for ferrograd.layers.pooling
-def pooling_layer(
-    name: str, mode: str, pool_size: Sequence[int], strides: Sequence[int] | None = None, padding: str = "valid"
-) -> Layer: ...
-def global_pooling_layer(name: str, mode: str, rank: int, keepdims: bool = False) -> Layer: ...
-def zero_padding_layer(name: str, padding: Sequence[tuple[int, int]]) -> Layer: ...
-def cropping_layer(name: str, cropping: Sequence[tuple[int, int]]) -> Layer: ...
-def upsampling_layer(name: str, size: Sequence[int], interpolation: str = "nearest") -> Layer: ...
 
 # ----- saving (ferrograd::saving): safetensors model and weights files
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _core, activations, initializers, regularizers
+from .. import activations, initializers, regularizers
 from .core import EngineLayer, _get_initializer, _resolve_activation
 
 __all__ = [
@@ -140,17 +140,17 @@ class BaseConv(EngineLayer):
         self.bias_initializer = _get_initializer(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self._core_layer = _core.conv_layer(
-            self.name,
-            filters,
-            list(self.kernel_size),
-            list(self.strides),
-            self.padding,
-            list(self.dilation_rate),
-            groups,
-            engine_name or "linear",
-            None,
-            self.use_bias,
+        self._make_engine_layer(
+            {
+                "filters": filters,
+                "groups": groups,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "dilation_rate": self.dilation_rate,
+                "activation": engine_name or "linear",
+                "use_bias": self.use_bias,
+            }
         )
 
     def _calls_python(self) -> bool:
@@ -249,16 +249,16 @@ class BaseDepthwiseConv(EngineLayer):
         self.bias_initializer = _get_initializer(bias_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self._core_layer = _core.depthwise_conv_layer(
-            self.name,
-            depth_multiplier,
-            list(self.kernel_size),
-            list(self.strides),
-            self.padding,
-            list(self.dilation_rate),
-            engine_name or "linear",
-            None,
-            self.use_bias,
+        self._make_engine_layer(
+            {
+                "depth_multiplier": depth_multiplier,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "dilation_rate": self.dilation_rate,
+                "activation": engine_name or "linear",
+                "use_bias": self.use_bias,
+            }
         )
 
     def _initializer_for(self, weight: str) -> Any:
@@ -375,17 +375,17 @@ class BaseConvTranspose(EngineLayer):
         self.bias_initializer = _get_initializer(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self._core_layer = _core.conv_transpose_layer(
-            self.name,
-            filters,
-            list(self.kernel_size),
-            list(self.strides),
-            self.padding,
-            list(self.dilation_rate),
-            engine_name or "linear",
-            None,
-            self.use_bias,
-            None if self.output_padding is None else list(self.output_padding),
+        self._make_engine_layer(
+            {
+                "filters": filters,
+                "output_padding": self.output_padding,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "dilation_rate": self.dilation_rate,
+                "activation": engine_name or "linear",
+                "use_bias": self.use_bias,
+            }
         )
 
     def _calls_python(self) -> bool:
@@ -488,17 +488,17 @@ class BaseSeparableConv(EngineLayer):
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self._core_layer = _core.separable_conv_layer(
-            self.name,
-            filters,
-            depth_multiplier,
-            list(self.kernel_size),
-            list(self.strides),
-            self.padding,
-            list(self.dilation_rate),
-            engine_name or "linear",
-            None,
-            self.use_bias,
+        self._make_engine_layer(
+            {
+                "filters": filters,
+                "depth_multiplier": depth_multiplier,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "dilation_rate": self.dilation_rate,
+                "activation": engine_name or "linear",
+                "use_bias": self.use_bias,
+            }
         )
 
     def _initializer_for(self, weight: str) -> Any:

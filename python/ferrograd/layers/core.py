@@ -70,6 +70,20 @@ class EngineLayer(Layer):
     def _engine(self) -> Any:
         return self._core_layer
 
+    def _make_engine_layer(self, config: dict[str, Any], inner: list[Any] | None = None) -> None:
+        """Makes the engine layer from the Keras config keys that define what it computes (the
+        engine reads them, with Keras's defaults for any left out); ``inner`` are the engine
+        layers a wrapper wraps."""
+        self._core_layer = _core.Layer.from_config(self._keras_class(), {"name": self.name, **config}, inner)
+
+    def _keras_class(self) -> str:
+        """Keras's class name of what this layer computes: the nearest built-in class (a user's
+        subclass of ``Dense`` computes as a ``Dense``)."""
+        for cls in type(self).__mro__:
+            if cls.__module__.startswith("ferrograd.layers."):
+                return cls.__name__
+        raise TypeError(f"{type(self).__name__} is not a built-in layer")
+
     def _initializer_for(self, weight: str) -> Any:
         return getattr(self, f"{weight}_initializer", "zeros")
 
@@ -141,7 +155,7 @@ class Dense(EngineLayer):
         self.bias_initializer = _get_initializer(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self._core_layer = _core.Layer.dense(self.name, units, engine_name or "linear", None, self.use_bias)
+        self._make_engine_layer({"units": units, "activation": engine_name or "linear", "use_bias": self.use_bias})
 
     def _calls_python(self) -> bool:
         return self._python_activation is not None
@@ -178,7 +192,7 @@ class Activation(EngineLayer):
         super().__init__(**kwargs)
         self.activation, engine_name = _resolve_activation(activation)
         self._python_activation = None if engine_name is not None else self.activation
-        self._core_layer = _core.Layer.activation(self.name, "Activation", engine_name or "linear", None)
+        self._make_engine_layer({"activation": engine_name or "linear"})
         self.built = True
 
     def _calls_python(self) -> bool:
@@ -211,8 +225,9 @@ class ReLU(EngineLayer):
         self.max_value = max_value
         self.negative_slope = _non_negative("negative_slope", negative_slope, "ReLU")
         self.threshold = _non_negative("threshold", threshold, "ReLU")
-        params = {"negative_slope": self.negative_slope, "max_value": max_value, "threshold": self.threshold}
-        self._core_layer = _core.Layer.activation(self.name, "ReLU", "relu", params)
+        self._make_engine_layer(
+            {"negative_slope": self.negative_slope, "max_value": max_value, "threshold": self.threshold}
+        )
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -232,8 +247,7 @@ class LeakyReLU(EngineLayer):
             raise ValueError("Argument `alpha` is no longer supported; use `negative_slope` instead.")
         super().__init__(**kwargs)
         self.negative_slope = _non_negative("negative_slope", negative_slope, "LeakyReLU")
-        params = {"negative_slope": self.negative_slope}
-        self._core_layer = _core.Layer.activation(self.name, "LeakyReLU", "leaky_relu", params)
+        self._make_engine_layer({"negative_slope": self.negative_slope})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -246,7 +260,7 @@ class ELU(EngineLayer):
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = float(alpha)
-        self._core_layer = _core.Layer.activation(self.name, "ELU", "elu", {"alpha": self.alpha})
+        self._make_engine_layer({"alpha": self.alpha})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -259,7 +273,7 @@ class Softmax(EngineLayer):
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = int(axis)
-        self._core_layer = _core.Layer.activation(self.name, "Softmax", "softmax", {"axis": self.axis})
+        self._make_engine_layer({"axis": self.axis})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -289,7 +303,7 @@ class PReLU(EngineLayer):
             self.shared_axes = [shared_axes]
         else:
             self.shared_axes = [int(a) for a in shared_axes]
-        self._core_layer = _core.Layer.prelu(self.name, self.shared_axes or [])
+        self._make_engine_layer({"shared_axes": self.shared_axes})
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -311,7 +325,7 @@ class Flatten(EngineLayer):
         if data_format not in (None, "channels_last"):
             raise NotImplementedError("only data_format='channels_last' is supported")
         self.data_format = "channels_last"
-        self._core_layer = _core.Layer.flatten(self.name)
+        self._make_engine_layer({})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -324,7 +338,7 @@ class Reshape(EngineLayer):
     def __init__(self, target_shape: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
-        self._core_layer = _core.Layer.reshape(self.name, list(self.target_shape))
+        self._make_engine_layer({"target_shape": self.target_shape})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -348,7 +362,7 @@ class Dropout(EngineLayer):
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         engine_seed = None if seed is None else int(seed) % (1 << 64)
-        self._core_layer = _core.Layer.dropout(self.name, self.rate, self.noise_shape, engine_seed)
+        self._make_engine_layer({"rate": self.rate, "noise_shape": self.noise_shape, "seed": engine_seed})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
 from .core import EngineLayer
 
 __all__ = ["Masking"]
@@ -28,7 +27,7 @@ class Masking(EngineLayer):
         if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float, np.number)):
             raise TypeError(f"mask_value must be a number. Received: mask_value={mask_value!r}")
         self.mask_value = mask_value
-        self._core_layer = _core.masking_layer(self.name, float(mask_value))
+        self._make_engine_layer({"mask_value": float(mask_value)})
         self.built = True
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> np.ndarray:

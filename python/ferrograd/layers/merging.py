@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _core
 from .core import EngineLayer
 
 __all__ = [
@@ -30,7 +29,7 @@ __all__ = [
 class _Merge(EngineLayer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._core_layer = _core.Layer.merge(self.name, type(self).__name__)
+        self._make_engine_layer({})
         self.built = True
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
@@ -69,7 +68,7 @@ class Concatenate(EngineLayer):
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = int(axis)
-        self._core_layer = _core.Layer.merge(self.name, "Concatenate", self.axis)
+        self._make_engine_layer({"axis": self.axis})
         self.built = True
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _core, initializers, regularizers
+from .. import initializers, regularizers
 from .core import EngineLayer, _get_initializer
 
 __all__ = ["BatchNormalization", "GroupNormalization", "LayerNormalization"]
@@ -136,13 +136,14 @@ class BatchNormalization(_Normalization):
         )
         self.moving_mean_initializer = _get_initializer(moving_mean_initializer)
         self.moving_variance_initializer = _get_initializer(moving_variance_initializer)
-        self._core_layer = _core.batch_normalization_layer(
-            self.name,
-            _axis_list(axis, "BatchNormalization"),
-            self.momentum,
-            self.epsilon,
-            self.center,
-            self.scale,
+        self._make_engine_layer(
+            {
+                "axis": _axis_list(axis, "BatchNormalization"),
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "center": self.center,
+                "scale": self.scale,
+            }
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -194,8 +195,13 @@ class LayerNormalization(_Normalization):
             beta_constraint,
             gamma_constraint,
         )
-        self._core_layer = _core.layer_normalization_layer(
-            self.name, _axis_list(axis, "LayerNormalization"), self.epsilon, self.center, self.scale
+        self._make_engine_layer(
+            {
+                "axis": _axis_list(axis, "LayerNormalization"),
+                "epsilon": self.epsilon,
+                "center": self.center,
+                "scale": self.scale,
+            }
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -247,8 +253,8 @@ class GroupNormalization(_Normalization):
             beta_constraint,
             gamma_constraint,
         )
-        self._core_layer = _core.group_normalization_layer(
-            self.name, groups, axis, self.epsilon, self.center, self.scale
+        self._make_engine_layer(
+            {"groups": groups, "axis": axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
         )
 
     def get_config(self) -> dict[str, Any]:

@@ -128,9 +128,7 @@ class _Pooling(EngineLayer):
         self.strides = self.pool_size if strides is None else _standardize_tuple(strides, self._rank, "strides")
         self.padding = _padding_name(padding)
         self.data_format = _channels_last(data_format)
-        self._core_layer = _core.pooling_layer(
-            self.name, self._mode, list(self.pool_size), list(self.strides), self.padding
-        )
+        self._make_engine_layer({"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -225,7 +223,7 @@ class _GlobalPooling(EngineLayer):
         super().__init__(**kwargs)
         self.data_format = _channels_last(data_format)
         self.keepdims = bool(keepdims)
-        self._core_layer = _core.global_pooling_layer(self.name, self._mode, self._rank, self.keepdims)
+        self._make_engine_layer({"keepdims": self.keepdims})
         self.built = True
 
     def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
@@ -275,7 +273,7 @@ class ZeroPadding1D(EngineLayer):
         super().__init__(**kwargs)
         self.padding = _pairs(padding, 1, "padding")[0]
         self.data_format = _channels_last(data_format)
-        self._core_layer = _core.zero_padding_layer(self.name, [self.padding])
+        self._make_engine_layer({"padding": self.padding})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -290,7 +288,7 @@ class ZeroPadding2D(EngineLayer):
         super().__init__(**kwargs)
         self.padding = _pairs(padding, 2, "padding")
         self.data_format = _channels_last(data_format)
-        self._core_layer = _core.zero_padding_layer(self.name, list(self.padding))
+        self._make_engine_layer({"padding": self.padding})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -303,7 +301,7 @@ class Cropping1D(EngineLayer):
     def __init__(self, cropping: Any = (1, 1), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cropping = _pairs(cropping, 1, "cropping")[0]
-        self._core_layer = _core.cropping_layer(self.name, [self.cropping])
+        self._make_engine_layer({"cropping": self.cropping})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -318,7 +316,7 @@ class Cropping2D(EngineLayer):
         super().__init__(**kwargs)
         self.cropping = _pairs(cropping, 2, "cropping")
         self.data_format = _channels_last(data_format)
-        self._core_layer = _core.cropping_layer(self.name, list(self.cropping))
+        self._make_engine_layer({"cropping": self.cropping})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -331,7 +329,7 @@ class UpSampling1D(EngineLayer):
     def __init__(self, size: int = 2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.size = _standardize_tuple(size, 1, "size")[0]
-        self._core_layer = _core.upsampling_layer(self.name, [self.size])
+        self._make_engine_layer({"size": self.size})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:
@@ -385,7 +383,7 @@ class UpSampling2D(EngineLayer):
         self.size = _standardize_tuple(size, 2, "size")
         self.data_format = _channels_last(data_format)
         self.interpolation = _interpolation(interpolation)
-        self._core_layer = _core.upsampling_layer(self.name, list(self.size), self.interpolation)
+        self._make_engine_layer({"size": self.size, "interpolation": self.interpolation})
         self.built = True
 
     def get_config(self) -> dict[str, Any]:

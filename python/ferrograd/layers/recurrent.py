@@ -85,7 +85,9 @@ class Embedding(EngineLayer):
         self.embeddings_initializer = _get_initializer(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.mask_zero = bool(mask_zero)
-        self._core_layer = _core.embedding_layer(self.name, self.input_dim, self.output_dim, self.mask_zero)
+        self._make_engine_layer(
+            {"input_dim": self.input_dim, "output_dim": self.output_dim, "mask_zero": self.mask_zero}
+        )
         if weights is not None:
             self.build((None,))
             self.set_weights(weights if isinstance(weights, list) else [weights])
@@ -175,22 +177,22 @@ class _Recurrent(EngineLayer):
         self.go_backwards = bool(go_backwards)
         self.stateful = False
         self.unroll = bool(unroll)
-        self._core_layer = _core.recurrent_layer(
-            self.name,
-            self._class,
-            self.units,
-            engine_activation,
-            engine_recurrent,
-            self.use_bias,
-            self.return_sequences,
-            self.return_state,
-            self.go_backwards,
-            self.dropout,
-            None if seed is None else int(seed) % (1 << 64),
-            recurrent_dropout=self.recurrent_dropout,
-            reset_after=getattr(self, "reset_after", True),
-            unit_forget_bias=getattr(self, "unit_forget_bias", True),
-            zero_output_for_mask=self.zero_output_for_mask,
+        self._make_engine_layer(
+            {
+                "units": self.units,
+                "activation": engine_activation,
+                "recurrent_activation": engine_recurrent,
+                "use_bias": self.use_bias,
+                "return_sequences": self.return_sequences,
+                "return_state": self.return_state,
+                "go_backwards": self.go_backwards,
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "seed": None if seed is None else int(seed) % (1 << 64),
+                "reset_after": getattr(self, "reset_after", True),
+                "unit_forget_bias": getattr(self, "unit_forget_bias", True),
+                "zero_output_for_mask": self.zero_output_for_mask,
+            }
         )
 
     # Keras names the recurrent kernel's initializer and regularizer `recurrent_*`.
@@ -382,12 +384,9 @@ class Bidirectional(EngineLayer):
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
-        self._core_layer = _core.bidirectional_layer(
-            self.name,
-            self.forward_layer._engine_layer(),
-            self.backward_layer._engine_layer(),
-            merge_mode,
-            self.return_sequences,
+        self._make_engine_layer(
+            {"merge_mode": merge_mode, "return_sequences": self.return_sequences},
+            inner=[self.forward_layer._engine_layer(), self.backward_layer._engine_layer()],
         )
         if weights is not None:
             self.build(layer._input_shape_arg and (None, *layer._input_shape_arg))
@@ -440,7 +439,7 @@ class TimeDistributed(EngineLayer):
         kwargs.setdefault("dtype", layer.dtype)
         super().__init__(**kwargs)
         self.layer = layer
-        self._core_layer = _core.time_distributed_layer(self.name, layer._engine_layer())
+        self._make_engine_layer({}, inner=[layer._engine_layer()])
 
     def build(self, input_shape: Any) -> None:
         shape = tuple(input_shape)

@@ -4,18 +4,16 @@
 
 use std::sync::Arc;
 
-use ferrograd::nn::{
-    Activation, ActivationLayer, Dense, Dropout, Flatten, Layer, LayerCore, Merge, MergeOp, PRelu,
-    Reshape, Shape, Weight,
-};
+use ferrograd::nn::{registry, Layer, LayerCore, Shape, Weight};
 use ferrograd::regularizers::Regularizer;
 use ferrograd::Tensor;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyList;
 
 use crate::convert::to_tensor;
 use crate::errors::{stash, IntoPy};
+use crate::json::to_json;
 use crate::tensor::PyTensor;
 
 /// A shape from Python: a sequence of ints and Nones.
@@ -34,61 +32,8 @@ pub(crate) fn shapes_from_py(value: &Bound<'_, PyAny>) -> PyResult<Vec<Shape>> {
         .collect::<PyResult<Vec<_>>>()
 }
 
-/// An activation from Keras's name and its parameters (`{"negative_slope": 0.3}`, ...).
-pub fn parse_activation(name: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Activation> {
-    let get = |key: &str| -> PyResult<Option<f64>> {
-        match params {
-            Some(p) => match p.get_item(key)? {
-                Some(v) if !v.is_none() => Ok(Some(v.extract::<f64>()?)),
-                _ => Ok(None),
-            },
-            None => Ok(None),
-        }
-    };
-    let axis = || -> PyResult<isize> {
-        Ok(match params {
-            Some(p) => match p.get_item("axis")? {
-                Some(v) if !v.is_none() => v.extract::<isize>()?,
-                _ => -1,
-            },
-            None => -1,
-        })
-    };
-    let activation = match name {
-        "relu" => {
-            let slope = get("negative_slope")?.unwrap_or(0.0);
-            let max_value = get("max_value")?;
-            let threshold = get("threshold")?.unwrap_or(0.0);
-            if slope == 0.0 && max_value.is_none() && threshold == 0.0 {
-                Activation::Relu
-            } else {
-                Activation::ReluWith {
-                    negative_slope: slope,
-                    max_value,
-                    threshold,
-                }
-            }
-        }
-        "leaky_relu" => Activation::LeakyRelu(get("negative_slope")?.unwrap_or(0.2)),
-        "elu" => Activation::Elu(get("alpha")?.unwrap_or(1.0)),
-        "gelu" => Activation::Gelu {
-            approximate: match params {
-                Some(p) => p
-                    .get_item("approximate")?
-                    .map(|v| v.is_truthy())
-                    .transpose()?
-                    .unwrap_or(false),
-                None => false,
-            },
-        },
-        "softmax" => Activation::Softmax(axis()?),
-        "log_softmax" => Activation::LogSoftmax(axis()?),
-        other => Activation::from_name(other).py()?,
-    };
-    Ok(activation)
-}
-
-pub(crate) fn parse_regularizer(value: Option<(f64, f64)>) -> PyResult<Option<Regularizer>> {
+/// A regularizer from the `(l1, l2)` factors the front end computed from its own object.
+pub(crate) fn regularizer_from_factors(value: Option<(f64, f64)>) -> PyResult<Option<Regularizer>> {
     value
         .map(|(l1, l2)| Regularizer::new(l1, l2))
         .transpose()
@@ -138,102 +83,24 @@ fn to_py_list<'py>(py: Python<'py>, tensors: Vec<Tensor>) -> PyResult<Bound<'py,
 
 #[pymethods]
 impl PyLayer {
-    /// Keras's `Dense`.
+    /// The engine layer of Keras's class `class_name`, from its config (a dict of Keras's keys;
+    /// missing ones take Keras's defaults, keys the engine does not use are ignored). A wrapper
+    /// (`Bidirectional`, `TimeDistributed`) takes the engine layers it wraps as `inner`.
     #[staticmethod]
-    #[pyo3(signature = (name, units, activation, activation_params=None, use_bias=true))]
-    fn dense(
-        name: String,
-        units: usize,
-        activation: &str,
-        activation_params: Option<&Bound<'_, PyDict>>,
-        use_bias: bool,
-    ) -> PyResult<PyLayer> {
-        if units == 0 {
-            return Err(PyValueError::new_err(format!(
-                "Received an invalid value for `units`, expected a positive integer. Received: units=0 (layer '{name}')"
-            )));
-        }
-        let activation = parse_activation(activation, activation_params)?;
-        Ok(PyLayer::wrap(Dense::new(name, units, activation, use_bias)))
-    }
-
-    /// An activation layer under Keras's class name (`Activation`, `ReLU`, `LeakyReLU`, `ELU`,
-    /// `Softmax`).
-    #[staticmethod]
-    #[pyo3(signature = (name, class_name, activation, activation_params=None))]
-    fn activation(
-        name: String,
+    #[pyo3(signature = (class_name, config, inner=None))]
+    fn from_config(
         class_name: &str,
-        activation: &str,
-        activation_params: Option<&Bound<'_, PyDict>>,
+        config: &Bound<'_, PyAny>,
+        inner: Option<Vec<PyRef<'_, PyLayer>>>,
     ) -> PyResult<PyLayer> {
-        let class: &'static str = match class_name {
-            "Activation" => "Activation",
-            "ReLU" => "ReLU",
-            "LeakyReLU" => "LeakyReLU",
-            "ELU" => "ELU",
-            "Softmax" => "Softmax",
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown activation layer class '{other}'"
-                )))
-            }
-        };
-        let activation = parse_activation(activation, activation_params)?;
-        Ok(PyLayer::wrap(ActivationLayer::with_class(
-            name, class, activation,
-        )))
-    }
-
-    /// Keras's `PReLU` (weights added by the front end).
-    #[staticmethod]
-    fn prelu(name: String, shared_axes: Vec<usize>) -> PyLayer {
-        PyLayer::wrap(PRelu::new(name, shared_axes))
-    }
-
-    #[staticmethod]
-    fn flatten(name: String) -> PyLayer {
-        PyLayer::wrap(Flatten::new(name))
-    }
-
-    #[staticmethod]
-    fn reshape(name: String, target_shape: Vec<isize>) -> PyResult<PyLayer> {
-        Ok(PyLayer::wrap(Reshape::new(name, target_shape).py()?))
-    }
-
-    #[staticmethod]
-    #[pyo3(signature = (name, rate, noise_shape=None, seed=None))]
-    fn dropout(
-        name: String,
-        rate: f64,
-        noise_shape: Option<&Bound<'_, PyAny>>,
-        seed: Option<u64>,
-    ) -> PyResult<PyLayer> {
-        let noise_shape = noise_shape.map(shape_from_py).transpose()?;
-        Ok(PyLayer::wrap(
-            Dropout::new(name, rate, noise_shape, seed).py()?,
-        ))
-    }
-
-    /// A merge layer: `op` is Keras's class name; `axis` is Concatenate's.
-    #[staticmethod]
-    #[pyo3(signature = (name, op, axis=-1))]
-    fn merge(name: String, op: &str, axis: isize) -> PyResult<PyLayer> {
-        let op = match op {
-            "Add" => MergeOp::Add,
-            "Subtract" => MergeOp::Subtract,
-            "Multiply" => MergeOp::Multiply,
-            "Average" => MergeOp::Average,
-            "Maximum" => MergeOp::Maximum,
-            "Minimum" => MergeOp::Minimum,
-            "Concatenate" => MergeOp::Concatenate { axis },
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown merge layer '{other}'"
-                )))
-            }
-        };
-        Ok(PyLayer::wrap(Merge::new(name, op)))
+        let config = to_json(config)?;
+        let inner: Vec<Arc<dyn Layer>> = inner
+            .unwrap_or_default()
+            .iter()
+            .map(|l| l.inner.clone())
+            .collect();
+        let made = registry::layer_from_config_with(class_name, &config, &inner).py()?;
+        Ok(PyLayer { inner: made.layer })
     }
 
     /// A layer written in Python: the engine calls `obj._engine_call(inputs, training)`,
@@ -294,7 +161,7 @@ impl PyLayer {
                 name,
                 value: variable.inner.clone(),
                 trainable,
-                regularizer: parse_regularizer(regularizer)?,
+                regularizer: regularizer_from_factors(regularizer)?,
             })
             .py()
     }
@@ -422,7 +289,7 @@ impl Layer for PythonLayer {
                     name,
                     value: variable.inner.clone(),
                     trainable: trainable && self.core.trainable(),
-                    regularizer: parse_regularizer(regularizer)?,
+                    regularizer: regularizer_from_factors(regularizer)?,
                 });
             }
             Ok(out)

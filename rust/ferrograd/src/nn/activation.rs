@@ -1,6 +1,8 @@
 //! Activations as data ([`Activation`], resolvable from Keras's names) and the layers that
 //! apply one: `Activation`, `ReLU`, `LeakyReLU`, `ELU`, `Softmax` (Keras's classes, one struct).
 
+use serde_json::Value;
+
 use super::*;
 use crate::ops::Comparison;
 
@@ -91,6 +93,31 @@ impl Activation {
                 })
             }
         })
+    }
+
+    /// The activation a layer config's `key` names (`"relu"`, or Keras 3's serialized function
+    /// `{"class_name": "function", "config": "relu", ...}`), `default` when missing. A custom
+    /// Python function is an error naming it.
+    pub fn read(c: &Config<'_>, key: &str, default: &str) -> Result<Activation> {
+        let name = match c.get(key) {
+            None => default,
+            Some(Value::String(s)) => s.as_str(),
+            Some(v @ Value::Object(m)) => m
+                .get("config")
+                .and_then(Value::as_str)
+                .or_else(|| m.get("registered_name").and_then(Value::as_str))
+                .ok_or_else(|| c.err(key, "an activation's name"))
+                .map_err(|_| {
+                    Error::Format(format!(
+                        "{}: activation {} is not one of the built-in activations; \
+                         a model with a custom Python activation cannot be loaded natively",
+                        c.owner(),
+                        crate::config::short(v)
+                    ))
+                })?,
+            Some(_) => return Err(c.err(key, "an activation's name")),
+        };
+        Activation::from_name(name).map_err(|e| Error::Format(format!("{}: {e}", c.owner())))
     }
 
     /// Keras's name when it stands for exactly this activation (the name's default
@@ -199,6 +226,33 @@ fn relu_with(
     Ok(out)
 }
 
+pub(crate) const CLASSES: &[LayerClass] = &[
+    LayerClass {
+        name: "Activation",
+        make: activation_layer,
+    },
+    LayerClass {
+        name: "ReLU",
+        make: activation_layer,
+    },
+    LayerClass {
+        name: "LeakyReLU",
+        make: activation_layer,
+    },
+    LayerClass {
+        name: "ELU",
+        make: activation_layer,
+    },
+    LayerClass {
+        name: "Softmax",
+        make: activation_layer,
+    },
+];
+
+fn activation_layer(c: &Config<'_>, _: &[std::sync::Arc<dyn Layer>]) -> Result<Made> {
+    Ok(Made::plain(ActivationLayer::from_config(c)?))
+}
+
 /// A layer applying an activation: Keras's `Activation`, `ReLU`, `LeakyReLU`, `ELU` and
 /// `Softmax`, which differ only in their class name and parameters.
 pub struct ActivationLayer {
@@ -225,6 +279,32 @@ impl ActivationLayer {
             core,
             class_name,
             activation,
+        }
+    }
+
+    /// Keras's configs of `Activation` (`activation`), `ReLU` (`max_value` None,
+    /// `negative_slope` 0, `threshold` 0), `LeakyReLU` (`negative_slope` 0.3), `ELU` (`alpha`
+    /// 1) and `Softmax` (`axis` -1).
+    pub fn from_config(c: &Config<'_>) -> Result<ActivationLayer> {
+        let name = c.required_name()?;
+        let with = |class, activation| Ok(ActivationLayer::with_class(name, class, activation));
+        match c.class() {
+            "ReLU" => ActivationLayer::relu(
+                name,
+                c.opt_f64("max_value")?,
+                c.f64_or("negative_slope", 0.0)?,
+                c.f64_or("threshold", 0.0)?,
+            ),
+            "LeakyReLU" => {
+                let slope = c.f64_or("negative_slope", 0.3)?;
+                if slope.is_nan() || slope < 0.0 {
+                    return Err(c.err("negative_slope", "a number >= 0"));
+                }
+                with("LeakyReLU", Activation::LeakyRelu(slope))
+            }
+            "ELU" => with("ELU", Activation::Elu(c.f64_or("alpha", 1.0)?)),
+            "Softmax" => with("Softmax", Activation::Softmax(c.int_or("axis", -1)?)),
+            _ => with("Activation", Activation::read(c, "activation", "linear")?),
         }
     }
 

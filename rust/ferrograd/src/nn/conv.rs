@@ -272,6 +272,41 @@ fn check_rank(
     Ok(())
 }
 
+pub(crate) const CLASSES: &[LayerClass] = &[
+    LayerClass {
+        name: "Conv1D",
+        make: |c, _| Ok(Made::plain(Conv::from_config(c)?)),
+    },
+    LayerClass {
+        name: "Conv2D",
+        make: |c, _| Ok(Made::plain(Conv::from_config(c)?)),
+    },
+    LayerClass {
+        name: "DepthwiseConv1D",
+        make: |c, _| Ok(Made::plain(DepthwiseConv::from_config(c)?)),
+    },
+    LayerClass {
+        name: "DepthwiseConv2D",
+        make: |c, _| Ok(Made::plain(DepthwiseConv::from_config(c)?)),
+    },
+    LayerClass {
+        name: "Conv1DTranspose",
+        make: |c, _| Ok(Made::plain(ConvTranspose::from_config(c)?)),
+    },
+    LayerClass {
+        name: "Conv2DTranspose",
+        make: |c, _| Ok(Made::plain(ConvTranspose::from_config(c)?)),
+    },
+    LayerClass {
+        name: "SeparableConv1D",
+        make: |c, _| Ok(Made::plain(SeparableConv::from_config(c)?)),
+    },
+    LayerClass {
+        name: "SeparableConv2D",
+        make: |c, _| Ok(Made::plain(SeparableConv::from_config(c)?)),
+    },
+];
+
 /// Keras's `Conv1D` and `Conv2D` (by the length of `kernel_size`), with `groups`.
 pub struct Conv {
     core: LayerCore,
@@ -289,6 +324,28 @@ pub struct Conv {
 }
 
 impl Conv {
+    /// Keras's `Conv1D`/`Conv2D` config: `filters`, `kernel_size`, `strides` (1), `padding`
+    /// ("valid"), `dilation_rate` (1), `groups` (1), `activation` (linear), `use_bias` (true),
+    /// the regularizers (none); channels_last only.
+    pub fn from_config(c: &Config<'_>) -> Result<Conv> {
+        registry::channels_last(c)?;
+        let r = registry::spatial_rank(c);
+        let mut conv = Conv::with_options(
+            c.required_name()?,
+            c.positive("filters")?,
+            c.tuple("kernel_size", r, None)?,
+            c.tuple("strides", r, Some(1))?,
+            Padding::parse(c.str_or("padding", "valid")?)?,
+            c.tuple("dilation_rate", r, Some(1))?,
+            c.usize_or("groups", 1)?,
+            Activation::read(c, "activation", "linear")?,
+            c.bool_or("use_bias", true)?,
+        )?;
+        conv.kernel_regularizer = c.object("kernel_regularizer")?;
+        conv.bias_regularizer = c.object("bias_regularizer")?;
+        Ok(conv)
+    }
+
     /// A convolution with Keras's defaults: strides 1, "valid", no dilation, one group, a bias,
     /// Glorot-uniform kernel, zero bias. `kernel_size` has one entry per spatial axis.
     pub fn new(
@@ -498,6 +555,27 @@ pub struct DepthwiseConv {
 }
 
 impl DepthwiseConv {
+    /// Keras's `DepthwiseConv1D`/`DepthwiseConv2D` config: `depth_multiplier` (1),
+    /// `kernel_size`, `strides`, `padding`, `dilation_rate`, `activation`, `use_bias`, the
+    /// regularizers, as [`Conv::from_config`].
+    pub fn from_config(c: &Config<'_>) -> Result<DepthwiseConv> {
+        registry::channels_last(c)?;
+        let r = registry::spatial_rank(c);
+        let mut conv = DepthwiseConv::new(
+            c.required_name()?,
+            c.usize_or("depth_multiplier", 1)?,
+            c.tuple("kernel_size", r, None)?,
+            c.tuple("strides", r, Some(1))?,
+            Padding::parse(c.str_or("padding", "valid")?)?,
+            c.tuple("dilation_rate", r, Some(1))?,
+            Activation::read(c, "activation", "linear")?,
+            c.bool_or("use_bias", true)?,
+        )?;
+        conv.depthwise_regularizer = c.object("depthwise_regularizer")?;
+        conv.bias_regularizer = c.object("bias_regularizer")?;
+        Ok(conv)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl Into<String>,
@@ -671,6 +749,31 @@ pub struct ConvTranspose {
 }
 
 impl ConvTranspose {
+    /// Keras's `Conv1DTranspose`/`Conv2DTranspose` config: as [`Conv::from_config`] without
+    /// `groups`, plus `output_padding` (none).
+    pub fn from_config(c: &Config<'_>) -> Result<ConvTranspose> {
+        registry::channels_last(c)?;
+        let r = registry::spatial_rank(c);
+        let output_padding = match c.has("output_padding") {
+            true => Some(c.tuple("output_padding", r, None)?),
+            false => None,
+        };
+        let mut conv = ConvTranspose::new(
+            c.required_name()?,
+            c.positive("filters")?,
+            c.tuple("kernel_size", r, None)?,
+            c.tuple("strides", r, Some(1))?,
+            Padding::parse(c.str_or("padding", "valid")?)?,
+            c.tuple("dilation_rate", r, Some(1))?,
+            Activation::read(c, "activation", "linear")?,
+            c.bool_or("use_bias", true)?,
+        )?
+        .with_output_padding(output_padding)?;
+        conv.kernel_regularizer = c.object("kernel_regularizer")?;
+        conv.bias_regularizer = c.object("bias_regularizer")?;
+        Ok(conv)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl Into<String>,
@@ -972,6 +1075,29 @@ pub struct SeparableConv {
 }
 
 impl SeparableConv {
+    /// Keras's `SeparableConv1D`/`SeparableConv2D` config: `filters`, `depth_multiplier` (1),
+    /// and the rest as [`Conv::from_config`] without `groups`, with depthwise, pointwise and
+    /// bias regularizers.
+    pub fn from_config(c: &Config<'_>) -> Result<SeparableConv> {
+        registry::channels_last(c)?;
+        let r = registry::spatial_rank(c);
+        let mut conv = SeparableConv::new(
+            c.required_name()?,
+            c.positive("filters")?,
+            c.usize_or("depth_multiplier", 1)?,
+            c.tuple("kernel_size", r, None)?,
+            c.tuple("strides", r, Some(1))?,
+            Padding::parse(c.str_or("padding", "valid")?)?,
+            c.tuple("dilation_rate", r, Some(1))?,
+            Activation::read(c, "activation", "linear")?,
+            c.bool_or("use_bias", true)?,
+        )?;
+        conv.depthwise_regularizer = c.object("depthwise_regularizer")?;
+        conv.pointwise_regularizer = c.object("pointwise_regularizer")?;
+        conv.bias_regularizer = c.object("bias_regularizer")?;
+        Ok(conv)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl Into<String>,

@@ -4,6 +4,11 @@
 use super::*;
 use crate::ops::FusedActivation;
 
+pub(crate) const CLASSES: &[LayerClass] = &[LayerClass {
+    name: "Dense",
+    make: |c, _| Ok(Made::plain(Dense::from_config(c)?)),
+}];
+
 /// Keras's `Dense` layer.
 pub struct Dense {
     core: LayerCore,
@@ -35,6 +40,20 @@ impl Dense {
             kernel_regularizer: None,
             bias_regularizer: None,
         }
+    }
+
+    /// Keras's `Dense` config: `units`, `activation` (`"linear"`), `use_bias` (true), the
+    /// regularizers (none).
+    pub fn from_config(c: &Config<'_>) -> Result<Dense> {
+        let mut dense = Dense::new(
+            c.required_name()?,
+            c.positive("units")?,
+            Activation::read(c, "activation", "linear")?,
+            c.bool_or("use_bias", true)?,
+        );
+        dense.kernel_regularizer = c.object("kernel_regularizer")?;
+        dense.bias_regularizer = c.object("bias_regularizer")?;
+        Ok(dense)
     }
 
     pub fn units(&self) -> usize {

@@ -12,6 +12,11 @@ use rand::{Rng, SeedableRng};
 use super::*;
 use crate::tensor::Storage;
 
+pub(crate) const CLASSES: &[LayerClass] = &[LayerClass {
+    name: "Dropout",
+    make: |c, _| Ok(Made::plain(Dropout::from_config(c)?)),
+}];
+
 /// Keras's `Dropout(rate, noise_shape=None, seed=None)`.
 pub struct Dropout {
     core: LayerCore,
@@ -44,6 +49,16 @@ impl Dropout {
             seed,
             rng: Mutex::new(rng),
         })
+    }
+
+    /// Keras's `Dropout` config: `rate`, `noise_shape` (none), `seed` (none).
+    pub fn from_config(c: &Config<'_>) -> Result<Dropout> {
+        Dropout::new(
+            c.required_name()?,
+            c.f64_or("rate", 0.0)?,
+            c.opt_shape("noise_shape")?,
+            c.opt_usize("seed")?.map(|s| s as u64),
+        )
     }
 
     pub fn rate(&self) -> f64 {

@@ -23,6 +23,16 @@ pub fn pass_mask(masks: &[Option<Tensor>]) -> Vec<Option<Tensor>> {
     masks.first().cloned().into_iter().collect()
 }
 
+pub(crate) const CLASSES: &[LayerClass] = &[LayerClass {
+    name: "Masking",
+    make: |c, _| {
+        Ok(Made::plain(Masking::new(
+            c.required_name()?,
+            c.f64_or("mask_value", 0.0)?,
+        )))
+    },
+}];
+
 /// Keras's `Masking(mask_value=0.0)`: a step whose features all equal `mask_value` is masked
 /// (`any(x != mask_value, axis=-1)` is its mask), and its features are zeroed in the output.
 pub struct Masking {

@@ -29,6 +29,41 @@ impl MergeOp {
     }
 }
 
+pub(crate) const CLASSES: &[LayerClass] = &[
+    LayerClass {
+        name: "Add",
+        make: merge_layer,
+    },
+    LayerClass {
+        name: "Subtract",
+        make: merge_layer,
+    },
+    LayerClass {
+        name: "Multiply",
+        make: merge_layer,
+    },
+    LayerClass {
+        name: "Average",
+        make: merge_layer,
+    },
+    LayerClass {
+        name: "Maximum",
+        make: merge_layer,
+    },
+    LayerClass {
+        name: "Minimum",
+        make: merge_layer,
+    },
+    LayerClass {
+        name: "Concatenate",
+        make: merge_layer,
+    },
+];
+
+fn merge_layer(c: &Config<'_>, _: &[std::sync::Arc<dyn Layer>]) -> Result<Made> {
+    Ok(Made::plain(Merge::from_config(c)?))
+}
+
 /// A merge layer (Keras's classes of the same names).
 pub struct Merge {
     core: LayerCore,
@@ -40,6 +75,27 @@ impl Merge {
         let core = LayerCore::new(name);
         core.set_built();
         Merge { core, op }
+    }
+
+    /// A merge layer of Keras's class `c.class()`; `Concatenate` takes `axis` (-1).
+    pub fn from_config(c: &Config<'_>) -> Result<Merge> {
+        let op = match c.class() {
+            "Add" => MergeOp::Add,
+            "Subtract" => MergeOp::Subtract,
+            "Multiply" => MergeOp::Multiply,
+            "Average" => MergeOp::Average,
+            "Maximum" => MergeOp::Maximum,
+            "Minimum" => MergeOp::Minimum,
+            "Concatenate" => MergeOp::Concatenate {
+                axis: c.int_or("axis", -1)?,
+            },
+            other => {
+                return Err(Error::Format(format!(
+                    "'{other}' is not a merge layer class"
+                )))
+            }
+        };
+        Ok(Merge::new(c.required_name()?, op))
     }
 
     pub fn op(&self) -> MergeOp {

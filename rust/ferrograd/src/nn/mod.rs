@@ -25,6 +25,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::regularizers::Regularizer;
@@ -34,18 +35,22 @@ mod activation;
 mod conv;
 mod dense;
 mod dropout;
+mod embedding;
 mod masking;
 mod merge;
 mod normalization;
 mod pooling;
 mod prelu;
 mod recurrent;
+pub mod registry;
 mod reshaping;
+mod time_distributed;
 
 pub use activation::{Activation, ActivationLayer};
 pub use conv::{Conv, ConvTranspose, DepthwiseConv, Padding, SeparableConv};
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use masking::{pass_mask, Masking};
 pub use merge::{Merge, MergeOp};
 pub use normalization::{BatchNormalization, GroupNormalization, LayerNormalization};
@@ -53,10 +58,10 @@ pub use pooling::{
     Cropping, GlobalPooling, Interpolation, PoolMode, Pooling, UpSampling, ZeroPadding,
 };
 pub use prelu::PRelu;
-pub use recurrent::{
-    Bidirectional, BidirectionalMerge, Embedding, Recurrent, RecurrentConfig, TimeDistributed,
-};
+pub use recurrent::{Bidirectional, BidirectionalMerge, Recurrent, RecurrentConfig};
+pub use registry::{layer_config, layer_from_config, LayerClass, Made};
 pub use reshaping::{Flatten, Reshape};
+pub use time_distributed::TimeDistributed;
 
 /// A shape with unknown axes as `None` (the batch axis of a symbolic input).
 pub type Shape = Vec<Option<usize>>;
@@ -260,7 +265,8 @@ pub trait Layer: Send + Sync {
 
     /// Keras's config of the layer without `name` and `trainable` (the arguments that define
     /// what it computes), so that a model built natively can be saved
-    /// ([`crate::saving::config::model_config`]); `None` for a layer that cannot describe itself.
+    /// ([`registry::layer_config`]); `None` for a layer that cannot describe itself. The same
+    /// keys are read back by the layer's `from_config`, in the same file.
     fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         None
     }

@@ -105,6 +105,21 @@ fn spec(
 /// by the batch's mean and biased variance and updates the moving statistics in place as
 /// `moving = moving * momentum + batch * (1 - momentum)`; in inference (or when frozen, as
 /// Keras) it normalizes with the moving statistics. Weights in Keras's order: gamma, beta
+pub(crate) const CLASSES: &[LayerClass] = &[
+    LayerClass {
+        name: "BatchNormalization",
+        make: |c, _| Ok(Made::plain(BatchNormalization::from_config(c)?)),
+    },
+    LayerClass {
+        name: "LayerNormalization",
+        make: |c, _| Ok(Made::plain(LayerNormalization::from_config(c)?)),
+    },
+    LayerClass {
+        name: "GroupNormalization",
+        make: |c, _| Ok(Made::plain(GroupNormalization::from_config(c)?)),
+    },
+];
+
 /// (trainable), moving_mean, moving_variance (not trainable).
 pub struct BatchNormalization {
     core: LayerCore,
@@ -122,6 +137,22 @@ pub struct BatchNormalization {
 }
 
 impl BatchNormalization {
+    /// Keras's `BatchNormalization` config: `axis` (-1), `momentum` (0.99), `epsilon` (1e-3),
+    /// `center`, `scale` (true), gamma and beta regularizers (none).
+    pub fn from_config(c: &Config<'_>) -> Result<BatchNormalization> {
+        let mut norm = BatchNormalization::new(
+            c.required_name()?,
+            c.ints_or("axis", &[-1])?,
+            c.f64_or("momentum", 0.99)?,
+            c.f64_or("epsilon", 1e-3)?,
+            c.bool_or("center", true)?,
+            c.bool_or("scale", true)?,
+        )?;
+        norm.gamma_regularizer = c.object("gamma_regularizer")?;
+        norm.beta_regularizer = c.object("beta_regularizer")?;
+        Ok(norm)
+    }
+
     /// Keras's defaults are `axis=[-1]`, `momentum=0.99`, `epsilon=1e-3`, center and scale.
     pub fn new(
         name: impl Into<String>,
@@ -326,6 +357,21 @@ pub struct LayerNormalization {
 }
 
 impl LayerNormalization {
+    /// Keras's `LayerNormalization` config: `axis` (-1), `epsilon` (1e-3), `center`, `scale`
+    /// (true), gamma and beta regularizers (none).
+    pub fn from_config(c: &Config<'_>) -> Result<LayerNormalization> {
+        let mut norm = LayerNormalization::new(
+            c.required_name()?,
+            c.ints_or("axis", &[-1])?,
+            c.f64_or("epsilon", 1e-3)?,
+            c.bool_or("center", true)?,
+            c.bool_or("scale", true)?,
+        )?;
+        norm.gamma_regularizer = c.object("gamma_regularizer")?;
+        norm.beta_regularizer = c.object("beta_regularizer")?;
+        Ok(norm)
+    }
+
     pub fn new(
         name: impl Into<String>,
         axis: Vec<isize>,
@@ -470,6 +516,22 @@ pub struct GroupNormalization {
 }
 
 impl GroupNormalization {
+    /// Keras's `GroupNormalization` config: `groups` (32), `axis` (-1), `epsilon` (1e-3),
+    /// `center`, `scale` (true), gamma and beta regularizers (none).
+    pub fn from_config(c: &Config<'_>) -> Result<GroupNormalization> {
+        let mut norm = GroupNormalization::new(
+            c.required_name()?,
+            c.int_or("groups", 32)?,
+            c.int_or("axis", -1)?,
+            c.f64_or("epsilon", 1e-3)?,
+            c.bool_or("center", true)?,
+            c.bool_or("scale", true)?,
+        )?;
+        norm.gamma_regularizer = c.object("gamma_regularizer")?;
+        norm.beta_regularizer = c.object("beta_regularizer")?;
+        Ok(norm)
+    }
+
     pub fn new(
         name: impl Into<String>,
         groups: isize,

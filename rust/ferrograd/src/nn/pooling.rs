@@ -94,6 +94,105 @@ fn through_2d(
     y.squeeze(Some(&[1]))
 }
 
+pub(crate) const CLASSES: &[LayerClass] = &[
+    LayerClass {
+        name: "MaxPooling1D",
+        make: |c, _| Ok(Made::plain(Pooling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "MaxPooling2D",
+        make: |c, _| Ok(Made::plain(Pooling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "AveragePooling1D",
+        make: |c, _| Ok(Made::plain(Pooling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "AveragePooling2D",
+        make: |c, _| Ok(Made::plain(Pooling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "GlobalMaxPooling1D",
+        make: |c, _| Ok(Made::plain(GlobalPooling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "GlobalMaxPooling2D",
+        make: |c, _| Ok(Made::plain(GlobalPooling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "GlobalAveragePooling1D",
+        make: |c, _| Ok(Made::plain(GlobalPooling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "GlobalAveragePooling2D",
+        make: |c, _| Ok(Made::plain(GlobalPooling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "ZeroPadding1D",
+        make: |c, _| {
+            registry::channels_last(c)?;
+            let padding = pairs(c, "padding")?;
+            Ok(Made::plain(ZeroPadding::new(c.required_name()?, padding)?))
+        },
+    },
+    LayerClass {
+        name: "ZeroPadding2D",
+        make: |c, _| {
+            registry::channels_last(c)?;
+            let padding = pairs(c, "padding")?;
+            Ok(Made::plain(ZeroPadding::new(c.required_name()?, padding)?))
+        },
+    },
+    LayerClass {
+        name: "Cropping1D",
+        make: |c, _| {
+            registry::channels_last(c)?;
+            let cropping = pairs(c, "cropping")?;
+            Ok(Made::plain(Cropping::new(c.required_name()?, cropping)?))
+        },
+    },
+    LayerClass {
+        name: "Cropping2D",
+        make: |c, _| {
+            registry::channels_last(c)?;
+            let cropping = pairs(c, "cropping")?;
+            Ok(Made::plain(Cropping::new(c.required_name()?, cropping)?))
+        },
+    },
+    LayerClass {
+        name: "UpSampling1D",
+        make: |c, _| Ok(Made::plain(UpSampling::from_config(c)?)),
+    },
+    LayerClass {
+        name: "UpSampling2D",
+        make: |c, _| Ok(Made::plain(UpSampling::from_config(c)?)),
+    },
+];
+
+/// Pairs of padding/cropping per spatial axis: Keras writes an int, a pair per axis, or (for
+/// the 1-D layers) one pair.
+fn pairs(c: &Config<'_>, key: &str) -> Result<Vec<(usize, usize)>> {
+    use serde_json::Value;
+    let rank = registry::spatial_rank(c);
+    let expected = "an integer, a pair, or a pair per spatial axis";
+    let v = c.get(key).ok_or_else(|| c.err(key, expected))?;
+    let size = |v: &Value| v.as_u64().and_then(|x| usize::try_from(x).ok());
+    let pair = |v: &Value| -> Option<(usize, usize)> {
+        match v {
+            Value::Array(p) if p.len() == 2 => Some((size(&p[0])?, size(&p[1])?)),
+            other => size(other).map(|x| (x, x)),
+        }
+    };
+    let out = match v {
+        Value::Array(items) if rank == 1 => pair(v)
+            .map(|p| vec![p])
+            .or_else(|| (items.len() == 1).then(|| pair(&items[0]).map(|p| vec![p]))?),
+        Value::Array(items) if items.len() == rank => items.iter().map(pair).collect(),
+        other => size(other).map(|x| vec![(x, x); rank]),
+    };
+    out.ok_or_else(|| c.err(key, expected))
+}
+
 /// Keras's `MaxPooling1D/2D` and `AveragePooling1D/2D`.
 pub struct Pooling {
     core: LayerCore,
@@ -104,6 +203,24 @@ pub struct Pooling {
 }
 
 impl Pooling {
+    /// Keras's `MaxPooling1D/2D` and `AveragePooling1D/2D` configs: `pool_size` (2),
+    /// `strides` (`pool_size`), `padding` ("valid"); channels_last only.
+    pub fn from_config(c: &Config<'_>) -> Result<Pooling> {
+        registry::channels_last(c)?;
+        let r = registry::spatial_rank(c);
+        let mode = match c.class().starts_with("Max") {
+            true => PoolMode::Max,
+            false => PoolMode::Average,
+        };
+        let pool = c.tuple("pool_size", r, Some(2))?;
+        let strides = match c.has("strides") {
+            true => c.tuple("strides", r, None)?,
+            false => pool.clone(),
+        };
+        let padding = PoolPadding::parse(c.str_or("padding", "valid")?)?;
+        Pooling::new(c.required_name()?, mode, &pool, Some(&strides), padding)
+    }
+
     /// A pooling over `pool_size.len()` (1 or 2) spatial axes; `strides=None` means
     /// `pool_size`, as in Keras.
     pub fn new(
@@ -232,6 +349,21 @@ pub struct GlobalPooling {
 }
 
 impl GlobalPooling {
+    /// Keras's `Global{Max,Average}Pooling{1,2}D` configs: `keepdims` (false).
+    pub fn from_config(c: &Config<'_>) -> Result<GlobalPooling> {
+        registry::channels_last(c)?;
+        let mode = match c.class().starts_with("GlobalMax") {
+            true => PoolMode::Max,
+            false => PoolMode::Average,
+        };
+        GlobalPooling::new(
+            c.required_name()?,
+            mode,
+            registry::spatial_rank(c),
+            c.bool_or("keepdims", false)?,
+        )
+    }
+
     pub fn new(
         name: impl Into<String>,
         mode: PoolMode,
@@ -549,6 +681,18 @@ pub struct UpSampling {
 }
 
 impl UpSampling {
+    /// Keras's `UpSampling1D/2D` configs: `size` (2), `interpolation` ("nearest").
+    pub fn from_config(c: &Config<'_>) -> Result<UpSampling> {
+        registry::channels_last(c)?;
+        let interpolation = match c.str_or("interpolation", "nearest")? {
+            "nearest" => Interpolation::Nearest,
+            "bilinear" => Interpolation::Bilinear,
+            _ => return Err(c.err("interpolation", "'nearest' or 'bilinear'")),
+        };
+        let size = c.tuple("size", registry::spatial_rank(c), Some(2))?;
+        UpSampling::with_interpolation(c.required_name()?, size, interpolation)
+    }
+
     /// Nearest-neighbour upsampling by `size` (one factor per spatial axis).
     pub fn new(name: impl Into<String>, size: Vec<usize>) -> Result<UpSampling> {
         UpSampling::with_interpolation(name, size, Interpolation::Nearest)

@@ -3,6 +3,11 @@
 
 use super::*;
 
+pub(crate) const CLASSES: &[LayerClass] = &[LayerClass {
+    name: "PReLU",
+    make: |c, _| Ok(Made::plain(PRelu::from_config(c)?)),
+}];
+
 /// Keras's `PReLU` layer.
 pub struct PRelu {
     core: LayerCore,
@@ -20,6 +25,18 @@ impl PRelu {
             alpha_initializer: Initializer::Zeros,
             alpha_regularizer: None,
         }
+    }
+
+    /// Keras's `PReLU` config: `shared_axes` (none), `alpha_regularizer` (none).
+    pub fn from_config(c: &Config<'_>) -> Result<PRelu> {
+        let axes = c
+            .ints_or("shared_axes", &[])?
+            .into_iter()
+            .map(|a| usize::try_from(a).map_err(|_| c.err("shared_axes", "positive axes")))
+            .collect::<Result<Vec<_>>>()?;
+        let mut prelu = PRelu::new(c.required_name()?, axes);
+        prelu.alpha_regularizer = c.object("alpha_regularizer")?;
+        Ok(prelu)
     }
 
     pub fn shared_axes(&self) -> &[usize] {

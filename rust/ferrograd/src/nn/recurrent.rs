@@ -1,5 +1,5 @@
-//! Sequence layers with Keras 3's semantics and weight layouts: `Embedding`, and `SimpleRNN`,
-//! `LSTM`, `GRU` as one [`Recurrent`] layer over an [`RnnCell`].
+//! Recurrent layers with Keras 3's semantics and weight layouts: `SimpleRNN`, `LSTM`, `GRU` as
+//! one [`Recurrent`] layer over an [`RnnCell`], and the `Bidirectional` wrapper.
 //!
 //! A recurrent layer is two ops: the input projection of every time step as one GEMM
 //! ([`Tensor::linear`] over `(batch, time, in)`), then the time loop as one fused op
@@ -36,156 +36,27 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::ops::{Comparison, FusedActivation, RnnCell, RnnMasks, RnnSpec, SliceSpec};
+use crate::ops::{FusedActivation, RnnCell, RnnMasks, RnnSpec, SliceSpec};
 use crate::tensor::Storage;
 
-/// Keras's `Embedding`: row `id` of an `(input_dim, output_dim)` table for each integer id.
-pub struct Embedding {
-    core: LayerCore,
-    input_dim: usize,
-    output_dim: usize,
-    mask_zero: bool,
-    /// Keras's default: `RandomUniform(-0.05, 0.05)`.
-    pub embeddings_initializer: Initializer,
-    pub embeddings_regularizer: Option<Regularizer>,
-}
-
-impl Embedding {
-    pub fn new(
-        name: impl Into<String>,
-        input_dim: usize,
-        output_dim: usize,
-        mask_zero: bool,
-    ) -> Result<Embedding> {
-        if input_dim == 0 || output_dim == 0 {
-            return Err(Error::argument(
-                "Embedding",
-                format!(
-                    "input_dim and output_dim must be positive, got input_dim={input_dim}, output_dim={output_dim}"
-                ),
-            ));
-        }
-        Ok(Embedding {
-            core: LayerCore::new(name),
-            input_dim,
-            output_dim,
-            mask_zero,
-            embeddings_initializer: Initializer::RandomUniform {
-                minval: -0.05,
-                maxval: 0.05,
-            },
-            embeddings_regularizer: None,
-        })
-    }
-
-    pub fn input_dim(&self) -> usize {
-        self.input_dim
-    }
-
-    pub fn output_dim(&self) -> usize {
-        self.output_dim
-    }
-
-    /// Whether id 0 means padding (Keras's `mask_zero`): the output then carries the mask
-    /// `ids != 0` (see [`Layer::compute_mask`]).
-    pub fn mask_zero(&self) -> bool {
-        self.mask_zero
-    }
-
-    /// The ids as integers: ids arrive as floats (batches of `fit` are float tensors), so each
-    /// must be a whole number in `[0, input_dim)`.
-    fn ids(&self, x: &Tensor) -> Result<ArrayD<i64>> {
-        let values = x.to_f64();
-        let mut ids = Vec::with_capacity(values.len());
-        for (position, &v) in values.iter().enumerate() {
-            if !(v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v < self.input_dim as f64) {
-                let problem = if !v.is_finite() || v.fract() != 0.0 {
-                    "is not a whole number"
-                } else if v < 0.0 {
-                    "is negative"
-                } else {
-                    "is out of range"
-                };
-                return Err(Error::argument(
-                    "Embedding",
-                    format!(
-                        "layer '{}': id {v} (flat position {position}) {problem}; ids must be integers in [0, {}) (input_dim={})",
-                        self.name(),
-                        self.input_dim,
-                        self.input_dim
-                    ),
-                ));
-            }
-            ids.push(v as i64);
-        }
-        Ok(ArrayD::from_shape_vec(IxDyn(values.shape()), ids).expect("same length"))
-    }
-}
-
-impl Layer for Embedding {
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn class_name(&self) -> &str {
-        "Embedding"
-    }
-
-    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        use serde_json::json;
-        config_of([
-            ("input_dim", json!(self.input_dim)),
-            ("output_dim", json!(self.output_dim)),
-            (
-                "embeddings_regularizer",
-                crate::regularizers::to_config(self.embeddings_regularizer),
-            ),
-            ("mask_zero", json!(self.mask_zero)),
-        ])
-    }
-
-    fn weight_specs(&self, input_shapes: &[Shape]) -> Result<Vec<WeightSpec>> {
-        single(self.name(), input_shapes)?;
-        Ok(vec![WeightSpec {
-            name: "embeddings",
-            shape: vec![self.input_dim, self.output_dim],
-            initializer: self.embeddings_initializer,
-            trainable: true,
-            regularizer: self.embeddings_regularizer,
-        }])
-    }
-
-    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
-        let mut out = single(self.name(), input_shapes)?.clone();
-        out.push(Some(self.output_dim));
-        Ok(vec![out])
-    }
-
-    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
-        let x = single(self.name(), inputs)?;
-        self.core.require_built()?;
-        let table = self
-            .core
-            .weight("embeddings")
-            .expect("built Embedding has embeddings");
-        // `take` along the rows: its backward scatters (adds) the gradient into the used rows.
-        Ok(vec![table.take(&self.ids(x)?, Some(0))?])
-    }
-
-    /// Keras's `compute_mask`: `ids != 0` with `mask_zero`, no mask otherwise.
-    fn compute_mask(
-        &self,
-        inputs: &[Tensor],
-        _masks: &[Option<Tensor>],
-    ) -> Result<Vec<Option<Tensor>>> {
-        if !self.mask_zero {
-            return Ok(Vec::new());
-        }
-        let ids = single(self.name(), inputs)?;
-        let zero = Tensor::zeros(&[], ids.dtype());
-        Ok(vec![Some(ids.compare(&zero, Comparison::NotEqual)?)])
-    }
-}
+pub(crate) const CLASSES: &[LayerClass] = &[
+    LayerClass {
+        name: "SimpleRNN",
+        make: |c, _| Ok(Made::plain(Recurrent::from_config(c)?)),
+    },
+    LayerClass {
+        name: "LSTM",
+        make: |c, _| Ok(Made::plain(Recurrent::from_config(c)?)),
+    },
+    LayerClass {
+        name: "GRU",
+        make: |c, _| Ok(Made::plain(Recurrent::from_config(c)?)),
+    },
+    LayerClass {
+        name: "Bidirectional",
+        make: Bidirectional::from_config,
+    },
+];
 
 /// The arguments of a recurrent layer, with Keras's defaults from [`RecurrentConfig::new`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -275,6 +146,46 @@ pub struct Recurrent {
 }
 
 impl Recurrent {
+    /// Keras's `SimpleRNN`/`LSTM`/`GRU` config (the cell by the class): `units`, `activation`
+    /// (tanh), `recurrent_activation` (sigmoid), `use_bias` (true), `return_sequences`,
+    /// `return_state`, `go_backwards` (false), `dropout`, `recurrent_dropout` (0), `seed`,
+    /// `reset_after` (true), `unit_forget_bias` (true), `zero_output_for_mask` (false), the
+    /// kernel, recurrent and bias regularizers (none).
+    pub fn from_config(c: &Config<'_>) -> Result<Recurrent> {
+        let cell = match c.class() {
+            "SimpleRNN" => RnnCell::Simple,
+            "LSTM" => RnnCell::Lstm,
+            "GRU" => RnnCell::Gru,
+            other => {
+                return Err(Error::Format(format!(
+                    "{}: '{other}' is not a recurrent layer (SimpleRNN, LSTM or GRU)",
+                    c.owner()
+                )))
+            }
+        };
+        let d = RecurrentConfig::new(c.positive("units")?);
+        let config = RecurrentConfig {
+            activation: Activation::read(c, "activation", "tanh")?,
+            recurrent_activation: Activation::read(c, "recurrent_activation", "sigmoid")?,
+            use_bias: c.bool_or("use_bias", d.use_bias)?,
+            return_sequences: c.bool_or("return_sequences", d.return_sequences)?,
+            return_state: c.bool_or("return_state", d.return_state)?,
+            go_backwards: c.bool_or("go_backwards", d.go_backwards)?,
+            dropout: c.f64_or("dropout", d.dropout)?,
+            recurrent_dropout: c.f64_or("recurrent_dropout", d.recurrent_dropout)?,
+            reset_after: c.bool_or("reset_after", d.reset_after)?,
+            unit_forget_bias: c.bool_or("unit_forget_bias", d.unit_forget_bias)?,
+            zero_output_for_mask: c.bool_or("zero_output_for_mask", d.zero_output_for_mask)?,
+            seed: c.opt_usize("seed")?.map(|s| s as u64),
+            ..d
+        };
+        let mut layer = Recurrent::new(c.required_name()?, cell, config)?;
+        layer.kernel_regularizer = c.object("kernel_regularizer")?;
+        layer.recurrent_regularizer = c.object("recurrent_regularizer")?;
+        layer.bias_regularizer = c.object("bias_regularizer")?;
+        Ok(layer)
+    }
+
     pub fn new(name: impl Into<String>, cell: RnnCell, config: RecurrentConfig) -> Result<Self> {
         let op = class_of(cell);
         if config.units == 0 {
@@ -766,6 +677,105 @@ pub struct Bidirectional {
 }
 
 impl Bidirectional {
+    /// Keras's `Bidirectional` config: `layer` (the serialized forward layer), `merge_mode`
+    /// ("concat"), `backward_layer` (by default the forward layer's copy with `go_backwards`
+    /// flipped); or the forward and backward layers a front end made already (`inner`).
+    pub fn from_config(c: &Config<'_>, inner: &[std::sync::Arc<dyn Layer>]) -> Result<Made> {
+        let merge = match c.str_or("merge_mode", "concat")? {
+            "concat" => BidirectionalMerge::Concat,
+            "sum" => BidirectionalMerge::Sum,
+            "mul" => BidirectionalMerge::Mul,
+            "ave" => BidirectionalMerge::Ave,
+            other => {
+                return Err(Error::Format(format!(
+                    "Invalid merge mode. Received: {other}. Merge mode should be one of \
+                     {{\"sum\", \"mul\", \"ave\", \"concat\"}} ({})",
+                    c.owner()
+                )))
+            }
+        };
+        let name = c.required_name()?;
+        let (forward, backward) = match inner {
+            [f, b] => (Made::shared(f.clone()), Made::shared(b.clone())),
+            [] => Bidirectional::inner_from_config(c)?,
+            more => {
+                return Err(Error::Format(format!(
+                    "{}: wraps a forward and a backward layer, got {} layers",
+                    c.owner(),
+                    more.len()
+                )))
+            }
+        };
+        // A front end passing its layers says it; a saved wrapper's layers say it themselves.
+        let from_forward = forward.layer.config().and_then(|m| {
+            m.get("return_sequences")
+                .and_then(serde_json::Value::as_bool)
+        });
+        let return_sequences = c.bool_or("return_sequences", from_forward.unwrap_or(false))?;
+        let layer = std::sync::Arc::new(Bidirectional::new(
+            name,
+            forward.layer.clone(),
+            backward.layer.clone(),
+            merge,
+            return_sequences,
+        ));
+        Ok(Made {
+            layer,
+            same_inputs: vec![forward, backward],
+            per_step: None,
+        })
+    }
+
+    /// The forward and backward layers a saved wrapper describes. As the Python layer (and
+    /// Keras), both zero masked steps' outputs when they return sequences; the forward layer's
+    /// saved name is already `forward_<name>`.
+    fn inner_from_config(c: &Config<'_>) -> Result<(Made, Made)> {
+        use serde_json::Value;
+        let serialized = c
+            .get("layer")
+            .ok_or_else(|| c.err("layer", "a serialized recurrent layer"))?;
+        let (class, config) = crate::config::class_and_config(serialized)?;
+        let mut map = config.as_object().cloned().unwrap_or_default();
+        let sequences = map.get("return_sequences").and_then(Value::as_bool);
+        map.insert(
+            "zero_output_for_mask".into(),
+            Value::Bool(sequences == Some(true)),
+        );
+        let recurrent = |map: &serde_json::Map<String, Value>, name: Option<String>| {
+            let mut map = map.clone();
+            if let Some(name) = name {
+                map.insert("name".into(), Value::String(name));
+            }
+            let value = Value::Object(map);
+            let inner = Config::new(class, &value)?;
+            Recurrent::from_config(&inner).map_err(|e| match class {
+                "SimpleRNN" | "LSTM" | "GRU" => e,
+                other => Error::Format(format!(
+                    "{}: Bidirectional wraps SimpleRNN, LSTM or GRU, got '{other}'",
+                    c.owner()
+                )),
+            })
+        };
+        let inner_name = map.get("name").and_then(Value::as_str).unwrap_or("rnn");
+        let base = inner_name
+            .strip_prefix("forward_")
+            .unwrap_or(inner_name)
+            .to_string();
+        let forward = recurrent(&map, Some(format!("forward_{base}")))?;
+        let backward = match c.get("backward_layer") {
+            Some(b) => registry::layer_from_value(b)?,
+            None => {
+                let flipped = !map
+                    .get("go_backwards")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                map.insert("go_backwards".into(), Value::Bool(flipped));
+                Made::plain(recurrent(&map, Some(format!("backward_{base}")))?)
+            }
+        };
+        Ok((Made::plain(forward), backward))
+    }
+
     /// `backward` must process the sequence the other way round (`go_backwards` flipped).
     pub fn new(
         name: impl Into<String>,
@@ -856,7 +866,7 @@ impl Layer for Bidirectional {
     /// reader derives (`backward_<base>`, `go_backwards` flipped). `None` unless the forward
     /// layer is named `forward_<base>` (a reader names it so: see [`Bidirectional::wrap`]).
     fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        use crate::saving::config::layer_config;
+        use registry::layer_config;
         use serde_json::json;
         let base = self.forward.name().strip_prefix("forward_")?;
         let recurrent = |l: &dyn Layer| matches!(l.class_name(), "SimpleRNN" | "LSTM" | "GRU");
@@ -954,99 +964,6 @@ impl Layer for Bidirectional {
             }));
         }
         weights
-    }
-}
-
-/// Keras's `TimeDistributed`: applies a layer to every time step, by folding the time axis into
-/// the batch (`(batch, time, ...)` to `(batch * time, ...)`) for one call of the inner layer.
-pub struct TimeDistributed {
-    core: LayerCore,
-    inner: std::sync::Arc<dyn Layer>,
-}
-
-impl TimeDistributed {
-    pub fn new(name: impl Into<String>, inner: std::sync::Arc<dyn Layer>) -> TimeDistributed {
-        let core = LayerCore::new(name);
-        core.set_built();
-        TimeDistributed { core, inner }
-    }
-
-    /// The layer applied to every time step.
-    pub fn layer(&self) -> &std::sync::Arc<dyn Layer> {
-        &self.inner
-    }
-
-    fn inner_shape(&self, shape: &Shape) -> Result<Shape> {
-        if shape.len() < 3 {
-            return Err(Error::shape(
-                "TimeDistributed",
-                format!(
-                    "layer '{}' expects inputs of rank >= 3 (batch, time, ...), got {}",
-                    self.name(),
-                    format_shape(shape)
-                ),
-            ));
-        }
-        let mut inner = vec![shape[0].zip(shape[1]).map(|(b, t)| b * t)];
-        inner.extend(shape[2..].iter().copied());
-        Ok(inner)
-    }
-}
-
-impl Layer for TimeDistributed {
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn class_name(&self) -> &str {
-        "TimeDistributed"
-    }
-
-    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        let layer = crate::saving::config::layer_config(self.inner.as_ref()).ok()?;
-        config_of([("layer", layer)])
-    }
-
-    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
-        let shape = single(self.name(), input_shapes)?;
-        let inner = self.inner.output_shapes(&[self.inner_shape(shape)?])?;
-        Ok(inner
-            .into_iter()
-            .map(|s| {
-                let mut out = vec![shape[0], shape[1]];
-                out.extend(s[1..].iter().copied());
-                out
-            })
-            .collect())
-    }
-
-    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
-        let x = single(self.name(), inputs)?;
-        let xs = x.shape();
-        self.inner_shape(&known(&xs))?;
-        let mut folded: Vec<isize> = vec![(xs[0] * xs[1]) as isize];
-        folded.extend(xs[2..].iter().map(|&d| d as isize));
-        let out = self.inner.call(&[x.reshape(&folded)?], training)?;
-        out.iter()
-            .map(|y| {
-                let mut shape = vec![xs[0] as isize, xs[1] as isize];
-                shape.extend(y.shape()[1..].iter().map(|&d| d as isize));
-                y.reshape(&shape)
-            })
-            .collect()
-    }
-
-    fn weights(&self) -> Vec<Weight> {
-        self.inner.weights()
-    }
-
-    /// Keras's `TimeDistributed` supports masking and keeps the steps: the mask goes on.
-    fn compute_mask(
-        &self,
-        _inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-    ) -> Result<Vec<Option<Tensor>>> {
-        Ok(pass_mask(masks))
     }
 }
 

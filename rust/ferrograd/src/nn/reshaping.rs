@@ -23,6 +23,20 @@ pub struct Flatten {
     core: LayerCore,
 }
 
+pub(crate) const CLASSES: &[LayerClass] = &[
+    LayerClass {
+        name: "Flatten",
+        make: |c, _| {
+            registry::channels_last(c)?;
+            Ok(Made::plain(Flatten::new(c.required_name()?)))
+        },
+    },
+    LayerClass {
+        name: "Reshape",
+        make: |c, _| Ok(Made::plain(Reshape::from_config(c)?)),
+    },
+];
+
 impl Flatten {
     pub fn new(name: impl Into<String>) -> Flatten {
         let core = LayerCore::new(name);
@@ -66,6 +80,14 @@ pub struct Reshape {
 }
 
 impl Reshape {
+    /// Keras's `Reshape` config: `target_shape`, a list of sizes with at most one -1.
+    pub fn from_config(c: &Config<'_>) -> Result<Reshape> {
+        if !c.has("target_shape") {
+            return Err(c.err("target_shape", "a list of integers"));
+        }
+        Reshape::new(c.required_name()?, c.ints_or("target_shape", &[])?)
+    }
+
     pub fn new(name: impl Into<String>, target_shape: Vec<isize>) -> Result<Reshape> {
         let unknown = target_shape.iter().filter(|&&d| d == -1).count();
         if unknown > 1 || target_shape.iter().any(|&d| d < -1 || d == 0) {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::config::{graph_from_config, layer_config, model_config};
+use super::config::{graph_from_config, model_config};
 use super::*;
 use crate::init::Initializer;
 use crate::model::Graph;
+use crate::nn::layer_config;
 use crate::nn::{
     build, Activation, ActivationLayer, BatchNormalization, Bidirectional, BidirectionalMerge,
     Conv, ConvTranspose, Cropping, Dense, DepthwiseConv, Dropout, Embedding, Flatten,
