@@ -54,12 +54,12 @@ class Initializer:
 
 class Zeros(Initializer):
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
-        return _core.initialize("zeros", _shape(shape), dtype)
+        return _core.initialize("Zeros", {}, _shape(shape), dtype)
 
 
 class Ones(Initializer):
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
-        return _core.initialize("ones", _shape(shape), dtype)
+        return _core.initialize("Ones", {}, _shape(shape), dtype)
 
 
 class Constant(Initializer):
@@ -67,7 +67,7 @@ class Constant(Initializer):
         self.value = float(value)
 
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
-        return _core.initialize("constant", _shape(shape), dtype, a=self.value)
+        return _core.initialize("Constant", {"value": self.value}, _shape(shape), dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {"value": self.value}
@@ -85,7 +85,9 @@ class RandomNormal(_Seeded):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
-        return _core.initialize("random_normal", _shape(shape), dtype, self._seed(), self.mean, self.stddev)
+        return _core.initialize(
+            "RandomNormal", {"mean": self.mean, "stddev": self.stddev}, _shape(shape), dtype, self._seed()
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -96,7 +98,9 @@ class RandomUniform(_Seeded):
         self.minval, self.maxval, self.seed = minval, maxval, seed
 
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
-        return _core.initialize("random_uniform", _shape(shape), dtype, self._seed(), self.minval, self.maxval)
+        return _core.initialize(
+            "RandomUniform", {"minval": self.minval, "maxval": self.maxval}, _shape(shape), dtype, self._seed()
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
@@ -109,7 +113,9 @@ class TruncatedNormal(_Seeded):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
-        return _core.initialize("truncated_normal", _shape(shape), dtype, self._seed(), self.mean, self.stddev)
+        return _core.initialize(
+            "TruncatedNormal", {"mean": self.mean, "stddev": self.stddev}, _shape(shape), dtype, self._seed()
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -134,7 +140,11 @@ class VarianceScaling(_Seeded):
 
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
         return _core.initialize(
-            "variance_scaling", _shape(shape), dtype, self._seed(), self.scale, 0.0, self.mode, self.distribution
+            "VarianceScaling",
+            {"scale": self.scale, "mode": self.mode, "distribution": self.distribution},
+            _shape(shape),
+            dtype,
+            self._seed(),
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -165,7 +175,7 @@ class Orthogonal(_Seeded):
         self.gain, self.seed = gain, seed
 
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
-        return _core.initialize("orthogonal", _shape(shape), dtype, self._seed(), self.gain)
+        return _core.initialize("Orthogonal", {"gain": self.gain}, _shape(shape), dtype, self._seed())
 
     def get_config(self) -> dict[str, Any]:
         return {"gain": self.gain, "seed": self.seed}
@@ -176,7 +186,7 @@ class Identity(Initializer):
         self.gain = gain
 
     def __call__(self, shape: Any, dtype: Any = None) -> Tensor:
-        return _core.initialize("identity", _shape(shape), dtype, None, self.gain)
+        return _core.initialize("Identity", {"gain": self.gain}, _shape(shape), dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {"gain": self.gain}

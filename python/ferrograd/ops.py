@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._core import Tensor as _Tensor
+from . import _core
 from ._core import (
     abs,
     absolute,
@@ -21,27 +22,21 @@ from ._core import (
     broadcast_to,
     cast,
     clip,
-    concatenate,
     convert_to_tensor,
     cos,
     ctc_decode,
-    ctc_loss,
     divide,
-    elu,
     equal,
     exp,
     expand_dims,
     full,
-    gelu,
     greater,
     greater_equal,
     hard_sigmoid,
-    leaky_relu,
     less,
     less_equal,
     log,
     log1p,
-    log_softmax,
     logsumexp,
     matmul,
     max,
@@ -65,13 +60,11 @@ from ._core import (
     sigmoid,
     silu,
     sin,
-    softmax,
     softplus,
     softsign,
     sqrt,
     square,
     squeeze,
-    stack,
     std,
     subtract,
     sum,
@@ -84,6 +77,52 @@ from ._core import (
     where,
     zeros,
 )
+
+
+# Keras's defaults live here, in the signatures a user sees; the engine's functions take every
+# argument explicitly.
+
+
+def concatenate(xs: Any, axis: int = 0) -> _Tensor:
+    """``keras.ops.concatenate``: the tensors joined along ``axis``."""
+    return _core.concatenate(xs, axis)
+
+
+def stack(x: Any, axis: int = 0) -> _Tensor:
+    """``keras.ops.stack``: the tensors stacked along a new ``axis``."""
+    return _core.stack(x, axis)
+
+
+def softmax(x: Any, axis: int = -1) -> _Tensor:
+    """``keras.ops.softmax`` over ``axis``."""
+    return _core.softmax(x, axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> _Tensor:
+    """``keras.ops.log_softmax`` over ``axis``."""
+    return _core.log_softmax(x, axis)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.2) -> _Tensor:
+    """``keras.ops.leaky_relu``: ``x`` below zero scaled by ``negative_slope``."""
+    return _core.leaky_relu(x, negative_slope)
+
+
+def elu(x: Any, alpha: float = 1.0) -> _Tensor:
+    """``keras.ops.elu``: ``alpha * (exp(x) - 1)`` below zero."""
+    return _core.elu(x, alpha)
+
+
+def gelu(x: Any, approximate: bool = True) -> _Tensor:
+    """``keras.ops.gelu``; the tanh approximation by default, as Keras's ops (the activation
+    ``keras.activations.gelu`` defaults to the exact form)."""
+    return _core.gelu(x, approximate)
+
+
+def ctc_loss(target: Any, output: Any, target_length: Any, output_length: Any, mask_index: int = 0) -> _Tensor:
+    """``keras.ops.ctc_loss``: per-sample CTC negative log-likelihoods; ``mask_index`` is the
+    blank class."""
+    return _core.ctc_loss(target, output, target_length, output_length, mask_index)
 
 
 def convert_to_numpy(x: Any) -> np.ndarray:

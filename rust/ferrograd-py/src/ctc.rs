@@ -17,7 +17,6 @@ use crate::tensor::{run, wrap, PyTensor};
 /// against logits `output` `(batch, max_time, num_classes)`, reading `target_length[b]` labels
 /// and `output_length[b]` frames of sample `b`; `mask_index` is the blank.
 #[pyfunction]
-#[pyo3(signature = (target, output, target_length, output_length, mask_index=0))]
 fn ctc_loss(
     py: Python<'_>,
     target: &Bound<'_, PyAny>,

@@ -141,24 +141,21 @@ unary_functions! {
     ravel => |t| t.flatten();
 }
 
-/// Leaky ReLU; Keras's `ops.leaky_relu` default slope is 0.2.
+/// Leaky ReLU (Keras's default slope is in `ferrograd.ops`).
 #[pyfunction]
-#[pyo3(signature = (x, negative_slope=0.2))]
 fn leaky_relu(py: Python<'_>, x: &Bound<'_, PyAny>, negative_slope: f64) -> PyResult<PyTensor> {
     let t = to_tensor(x)?;
     wrap(run(py, t.len(), || t.leaky_relu(negative_slope)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, alpha=1.0))]
 fn elu(py: Python<'_>, x: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
     let t = to_tensor(x)?;
     wrap(run(py, t.len(), || t.elu(alpha)))
 }
 
-/// GELU; `keras.ops.gelu` defaults to the tanh approximation.
+/// GELU, exact or by the tanh approximation.
 #[pyfunction]
-#[pyo3(signature = (x, approximate=true))]
 fn gelu(py: Python<'_>, x: &Bound<'_, PyAny>, approximate: bool) -> PyResult<PyTensor> {
     let t = to_tensor(x)?;
     wrap(run(py, t.len(), || t.gelu(approximate)))
@@ -303,14 +300,12 @@ fn argmin<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, axis=-1))]
 fn softmax(py: Python<'_>, x: &Bound<'_, PyAny>, axis: isize) -> PyResult<PyTensor> {
     let t = to_tensor(x)?;
     wrap(run(py, t.len(), || t.softmax(axis)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, axis=-1))]
 fn log_softmax(py: Python<'_>, x: &Bound<'_, PyAny>, axis: isize) -> PyResult<PyTensor> {
     let t = to_tensor(x)?;
     wrap(run(py, t.len(), || t.log_softmax(axis)))
@@ -384,13 +379,11 @@ fn tensor_list(xs: &Bound<'_, PyAny>, op: &str) -> PyResult<Vec<Tensor>> {
 }
 
 #[pyfunction]
-#[pyo3(signature = (xs, axis=0))]
 fn concatenate(xs: &Bound<'_, PyAny>, axis: isize) -> PyResult<PyTensor> {
     wrap(Tensor::concatenate(&tensor_list(xs, "concatenate")?, axis))
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, axis=0))]
 fn stack(x: &Bound<'_, PyAny>, axis: isize) -> PyResult<PyTensor> {
     wrap(Tensor::stack(&tensor_list(x, "stack")?, axis))
 }

@@ -11,6 +11,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal, StandardNormal};
 
+use serde_json::{json, Map, Value};
+
+use crate::config::{object, Config, KerasObject};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Storage, Tensor};
 
@@ -305,9 +308,185 @@ fn orthogonal(shape: &[usize], gain: f64, rng: &mut StdRng) -> Result<ArrayD<f64
         .expect("same number of elements"))
 }
 
+impl FanMode {
+    fn name(self) -> &'static str {
+        match self {
+            FanMode::FanIn => "fan_in",
+            FanMode::FanOut => "fan_out",
+            FanMode::FanAvg => "fan_avg",
+        }
+    }
+}
+
+impl Sampling {
+    fn name(self) -> &'static str {
+        match self {
+            Sampling::TruncatedNormal => "truncated_normal",
+            Sampling::UntruncatedNormal => "untruncated_normal",
+            Sampling::Uniform => "uniform",
+        }
+    }
+}
+
+/// Keras's initializer classes (`keras.initializers`) with their defaults; the presets
+/// (`GlorotUniform`, `HeNormal`, ...) read as the [`Initializer::VarianceScaling`] they are and
+/// are written as it. A config's `seed` is not part of the initializer: the caller passes it to
+/// [`Initializer::sample`].
+impl KerasObject for Initializer {
+    const MODULE: &'static str = "keras.initializers";
+
+    fn class_name(&self) -> &'static str {
+        match self {
+            Initializer::Zeros => "Zeros",
+            Initializer::Ones => "Ones",
+            Initializer::Constant { .. } => "Constant",
+            Initializer::RandomNormal { .. } => "RandomNormal",
+            Initializer::RandomUniform { .. } => "RandomUniform",
+            Initializer::TruncatedNormal { .. } => "TruncatedNormal",
+            Initializer::VarianceScaling { .. } => "VarianceScaling",
+            Initializer::Orthogonal { .. } => "Orthogonal",
+            Initializer::Identity { .. } => "Identity",
+        }
+    }
+
+    fn to_config(&self) -> Map<String, Value> {
+        match *self {
+            Initializer::Zeros | Initializer::Ones => Map::new(),
+            Initializer::Constant { value } => object([("value", json!(value))]),
+            Initializer::RandomNormal { mean, stddev }
+            | Initializer::TruncatedNormal { mean, stddev } => {
+                object([("mean", json!(mean)), ("stddev", json!(stddev))])
+            }
+            Initializer::RandomUniform { minval, maxval } => {
+                object([("minval", json!(minval)), ("maxval", json!(maxval))])
+            }
+            Initializer::VarianceScaling {
+                scale,
+                mode,
+                distribution,
+            } => object([
+                ("scale", json!(scale)),
+                ("mode", json!(mode.name())),
+                ("distribution", json!(distribution.name())),
+            ]),
+            Initializer::Orthogonal { gain } | Initializer::Identity { gain } => {
+                object([("gain", json!(gain))])
+            }
+        }
+    }
+
+    fn from_config(class_name: &str, c: &Config<'_>) -> Result<Initializer> {
+        // Keras's snake_case names are its string shortcuts for the same classes.
+        let snake: String = class_name
+            .chars()
+            .enumerate()
+            .flat_map(|(i, ch)| {
+                let sep = (i > 0 && ch.is_ascii_uppercase()).then_some('_');
+                sep.into_iter()
+                    .chain(std::iter::once(ch.to_ascii_lowercase()))
+            })
+            .collect();
+        let defaults = Initializer::named(&snake).ok_or_else(|| {
+            Error::Format(format!(
+                "unknown initializer '{class_name}'; the built-in ones are Zeros, Ones, Constant, \
+                 RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, GlorotUniform, \
+                 GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity"
+            ))
+        })?;
+        Ok(match defaults {
+            Initializer::Zeros | Initializer::Ones => defaults,
+            Initializer::Constant { value } => Initializer::Constant {
+                value: c.f64_or("value", value)?,
+            },
+            Initializer::RandomNormal { mean, stddev } => Initializer::RandomNormal {
+                mean: c.f64_or("mean", mean)?,
+                stddev: c.f64_or("stddev", stddev)?,
+            },
+            Initializer::TruncatedNormal { mean, stddev } => Initializer::TruncatedNormal {
+                mean: c.f64_or("mean", mean)?,
+                stddev: c.f64_or("stddev", stddev)?,
+            },
+            Initializer::RandomUniform { minval, maxval } => Initializer::RandomUniform {
+                minval: c.f64_or("minval", minval)?,
+                maxval: c.f64_or("maxval", maxval)?,
+            },
+            Initializer::VarianceScaling {
+                scale,
+                mode,
+                distribution,
+            } => {
+                let scale = c.f64_or("scale", scale)?;
+                if scale.is_nan() || scale <= 0.0 {
+                    return Err(c.err("scale", "a positive number"));
+                }
+                let mode = match c.str_or("mode", mode.name())? {
+                    "fan_in" => FanMode::FanIn,
+                    "fan_out" => FanMode::FanOut,
+                    "fan_avg" => FanMode::FanAvg,
+                    _ => return Err(c.err("mode", "'fan_in', 'fan_out' or 'fan_avg'")),
+                };
+                let distribution = match c.str_or("distribution", distribution.name())? {
+                    "truncated_normal" | "normal" => Sampling::TruncatedNormal,
+                    "untruncated_normal" => Sampling::UntruncatedNormal,
+                    "uniform" => Sampling::Uniform,
+                    _ => {
+                        return Err(c.err(
+                            "distribution",
+                            "'truncated_normal', 'untruncated_normal' or 'uniform'",
+                        ))
+                    }
+                };
+                Initializer::VarianceScaling {
+                    scale,
+                    mode,
+                    distribution,
+                }
+            }
+            Initializer::Orthogonal { gain } => Initializer::Orthogonal {
+                gain: c.f64_or("gain", gain)?,
+            },
+            Initializer::Identity { gain } => Initializer::Identity {
+                gain: c.f64_or("gain", gain)?,
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configs_read_keras_classes_and_shortcuts() {
+        use crate::config::{deserialize, serialize};
+        let glorot = deserialize::<Initializer>(&json!("glorot_uniform")).unwrap();
+        assert_eq!(glorot, Initializer::named("glorot_uniform").unwrap());
+        let he = json!({"class_name": "HeNormal", "config": {"seed": 3}});
+        assert_eq!(
+            deserialize::<Initializer>(&he).unwrap(),
+            Initializer::VarianceScaling {
+                scale: 2.0,
+                mode: FanMode::FanIn,
+                distribution: Sampling::TruncatedNormal
+            }
+        );
+        let normal = json!({"class_name": "RandomNormal", "config": {"stddev": 0.5}});
+        let normal = deserialize::<Initializer>(&normal).unwrap();
+        assert_eq!(
+            normal,
+            Initializer::RandomNormal {
+                mean: 0.0,
+                stddev: 0.5
+            }
+        );
+        assert_eq!(
+            deserialize::<Initializer>(&serialize(&normal)).unwrap(),
+            normal
+        );
+        let vs = json!({"class_name": "VarianceScaling", "config": {"mode": "fan_up"}});
+        assert!(deserialize::<Initializer>(&vs).is_err());
+        assert!(deserialize::<Initializer>(&json!("Xavier")).is_err());
+    }
 
     #[test]
     fn fans_follow_keras() {
