@@ -8,18 +8,22 @@ a callback needs it (the progress bar, a batch hook), after each batch.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from typing import Any
 
 import numpy as np
 
-from .. import _core, optimizers
+from .. import _core, optimizers, saving
 from .. import callbacks as callbacks_module
 from .. import losses as losses_module
+from .. import metrics as metrics_module
 from .._core import Tensor
 from ..layers.base import InputLayer, KerasTensor, Layer, Node, unique_name
 from . import data as data_utils
+from . import functional_config, model_io
+from .summary import summary_text
 
 __all__ = ["Model"]
 
@@ -348,8 +352,6 @@ class Model(Layer):
         return [value] * len(names)
 
     def _resolve_metrics(self, identifiers: Any, y_shape: tuple, pred_shape: tuple) -> list[Any]:
-        from .. import metrics as metrics_module
-
         if identifiers is None:
             return []
         if not isinstance(identifiers, (list, tuple)):
@@ -680,8 +682,6 @@ class Model(Layer):
         """Saves the whole model to one safetensors file: weights (Keras's names), architecture
         and compile settings (Keras 3's JSON) and the optimizer's state. The write is atomic.
         Load it with ``fg.load_model``, or natively from Rust with ``ferrograd::saving::load_model``."""
-        from . import model_io
-
         if kwargs.pop("zipped", None) or kwargs:
             raise ValueError(f"Unsupported arguments to save: {sorted(kwargs) or ['zipped']}")
         model_io.save_model(self, filepath, overwrite, include_optimizer)
@@ -690,24 +690,18 @@ class Model(Layer):
         """Saves the weights alone to a safetensors file (one tensor per weight, named
         ``layer/weight``), written to a temporary file and renamed so a crash never leaves half
         a file."""
-        from . import model_io
-
         model_io.save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
         """Loads weights saved by :meth:`save_weights` or :meth:`save`: by layer name, or by
         position when the names differ but the saved order and shapes fit. ``skip_mismatch``
         skips weights missing from the file or of another shape instead of failing."""
-        from . import model_io
-
         model_io.load_weights(self, filepath, skip_mismatch)
 
     def summary(
         self, line_length: int | None = None, positions: Any = None, print_fn: Any = None, **kwargs: Any
     ) -> None:
         """Prints Keras's summary table: layers, output shapes, parameter counts."""
-        from .summary import summary_text
-
         text = summary_text(self, line_length)
         (print_fn or (lambda s: print(s, file=sys.stdout)))(text)
 
@@ -716,8 +710,6 @@ class Model(Layer):
     def get_config(self) -> dict[str, Any]:
         """A functional model's graph in Keras 3's functional format; for a subclassed model,
         its name and trainable flag (override to add your constructor's arguments)."""
-        from . import functional_config
-
         if functional_config.is_functional(self):
             return functional_config.get_config(self)
         return {"name": self.name, "trainable": self.trainable}
@@ -726,8 +718,6 @@ class Model(Layer):
     def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Model:
         """Rebuilds a functional model from :meth:`get_config`; a subclassed model is made as
         ``cls(**config)``, as Keras does."""
-        from . import functional_config
-
         if functional_config.is_functional_config(config) and cls.__init__ is Model.__init__:
             return functional_config.from_config(cls, config, custom_objects)
         try:
@@ -753,10 +743,6 @@ class Model(Layer):
     def to_json(self, **kwargs: Any) -> str:
         """The model's architecture (and compile settings, when compiled) as Keras 3's JSON;
         ``kwargs`` go to ``json.dumps``. Read it back with ``fg.models.model_from_json``."""
-        import json
-
-        from .. import saving
-
         return json.dumps(saving.serialize_keras_object(self), **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:
@@ -764,14 +750,10 @@ class Model(Layer):
         None before ``compile``."""
         if not self.compiled:
             return None
-        from .. import saving
-
         return saving.serialize_dict(self._compile_config)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         """Compiles the model with the settings :meth:`get_compile_config` returned."""
-        from .. import saving
-
         arguments = saving.deserialize_keras_object(dict(config))
         unknown = sorted(set(arguments) - set(_COMPILE_ARGUMENTS))
         if unknown:

@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any
 
-from .. import _core
+from .. import _core, saving
 from ..layers.base import FILE_TENSOR_SHAPES, file_tensor_limits
 
 
@@ -37,8 +37,6 @@ def _engine_model(model: Any) -> Any:
 
 def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
     """Writes ``model`` (architecture, weights, compile settings, optimizer state) to one file."""
-    from .. import saving
-
     path = _path(filepath)
     config = saving.serialize_keras_object(model)
     compile_config = config.pop("compile_config", None) if isinstance(config, dict) else None
@@ -55,14 +53,14 @@ def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimi
     )
 
 
+@saving.register_model_loader
 def load_model(
     filepath: Any, custom_objects: dict[str, Any] | None = None, compile: bool = True, safe_mode: bool = True
 ) -> Any:
     """The model saved by :func:`save_model`, with its weights and, when ``compile``, compiled
     with its optimizer's state restored. Custom layers must be registered
     (``fg.saving.register_serializable``) or given in ``custom_objects``."""
-    from .. import saving
-    from .model import Model
+    from .model import Model  # model.py imports this module
 
     path = _path(filepath)
     metadata, shapes = _core.read_model_header(path)
