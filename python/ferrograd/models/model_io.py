@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import _core, saving
 from ..layers.base import FILE_TENSOR_SHAPES, file_tensor_limits
+from .trainer import Trainer
 
 
 def _path(filepath: Any) -> str:
@@ -60,8 +61,6 @@ def load_model(
     """The model saved by :func:`save_model`, with its weights and, when ``compile``, compiled
     with its optimizer's state restored. Custom layers must be registered
     (``fg.saving.register_serializable``) or given in ``custom_objects``."""
-    from .model import Model  # model.py imports this module
-
     path = _path(filepath)
     metadata, shapes = _core.read_model_header(path)
     try:
@@ -80,7 +79,7 @@ def load_model(
         raise ValueError(f"the architecture stored in {path} is not valid: {type(err).__name__}: {err}") from err
     finally:
         FILE_TENSOR_SHAPES.reset(token)
-    if not isinstance(model, Model):
+    if not isinstance(model, Trainer):  # every model, and nothing else, is a Trainer
         raise ValueError(f"{path} describes a {type(model).__name__}, not a model")
     optimizer = None
     compile_text = metadata.get("compile_config")

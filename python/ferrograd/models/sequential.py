@@ -123,6 +123,9 @@ class Sequential(Model):
             self._ensure_built([np.empty((0,) + tuple(d or 1 for d in inputs.shape[1:]))])
         return super().__call__(inputs, *args, training=training, **kwargs)
 
+    def _is_functional(self) -> bool:
+        return False
+
     def get_config(self) -> dict[str, Any]:
         """Keras 3's Sequential config: the serialized layers (starting with the InputLayer
         when the input shape is known) and ``build_input_shape``."""
