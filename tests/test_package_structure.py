@@ -7,6 +7,9 @@ import ast
 import inspect
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 import ferrograd as fg
 from ferrograd import saving
 
@@ -65,6 +68,26 @@ def test_a_user_subclass_is_not_builtin():
     for cls in (MyDense, MyModel, MyLoss):
         assert saving._builtin_module(cls) is None
         assert all(cls not in table.values() for table in saving._builtin_classes().values())
+
+
+def test_only_ferrograd_objects_can_be_registered_as_builtins():
+    def my_activation(x):
+        return x
+
+    with pytest.raises(ValueError, match="register_serializable"):
+        saving.register_builtins("keras.activations", {"my_activation": my_activation})
+    assert "my_activation" not in saving._builtin_functions()["keras.activations"]
+
+
+def test_saving_load_model_uses_the_loader_the_models_package_registered(tmp_path):
+    model = fg.Sequential([fg.Input((3,)), fg.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    path = tmp_path / "model.safetensors"
+    saving.save_model(model, path)
+    loaded = saving.load_model(path)
+    assert isinstance(loaded, fg.Sequential)
+    x = np.ones((4, 3), dtype="float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 # ----- imports
