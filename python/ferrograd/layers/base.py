@@ -531,8 +531,6 @@ def _accepts_training(fn: Any) -> bool:
     return "training" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-
-
 class InputLayer(Layer):
     """The layer behind :func:`Input`: it holds the model's input shape and does nothing."""
 
