@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from . import _core
+from . import _core, saving
 from ._core import Tensor
 
 __all__ = [
@@ -156,8 +156,6 @@ def get(identifier: str | Callable[..., Tensor] | dict[str, Any] | None) -> Call
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
     if isinstance(identifier, dict) or isinstance(identifier, str):
-        from . import saving
-
         found = saving.deserialize_keras_object(identifier)
         if callable(found):
             return found
@@ -174,6 +172,7 @@ def serialize(activation: Callable[..., Tensor]) -> str | dict[str, Any]:
             return "silu" if name == "swish" else name
     if not inspect.isfunction(activation):
         raise ValueError(f"{activation!r} is not a function and has no name to serialize")
-    from . import saving
-
     return saving.serialize_keras_object(activation)
+
+
+saving.register_builtins("keras.activations", _BY_NAME)

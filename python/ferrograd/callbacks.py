@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
 from . import progbar as _progbar
+from .diagnostics import REMEDIES
 from .progbar import Progbar
 
 __all__ = [
@@ -1228,8 +1230,6 @@ class GradientMonitor(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._reset()
-        from . import _core
-
         _core.set_gradient_monitor(self.model._core(), self.every_n_batches, self.stop_on_nonfinite)
 
     def _append(self, table: dict[str, list[float]], key: str, value: float, length: int) -> None:
@@ -1242,8 +1242,6 @@ class GradientMonitor(Callback):
     def _drain(self, epoch: int) -> list[tuple[int, dict[str, float]]]:
         """Moves the engine's records into ``history``; returns ``(step, {layer: norm})`` per
         record, the layer norms being all the layer's weight gradients together."""
-        from . import _core
-
         records, nonfinite = _core.take_gradient_records(self.model._core())
         h = self.history
         layer_norms = []
@@ -1274,8 +1272,6 @@ class GradientMonitor(Callback):
         return layer_norms
 
     def _check(self, layer_norms: list[tuple[int, dict[str, float]]]) -> None:
-        from .diagnostics import REMEDIES
-
         for step, norms in layer_norms:
             if not norms:
                 continue
@@ -1319,8 +1315,6 @@ class GradientMonitor(Callback):
                 warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def on_train_end(self, logs: Logs | None = None) -> None:
-        from . import _core
-
         core = self.model._core()
         _core.set_gradient_monitor(core, None)
         history = getattr(self.model, "history", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _core
+from . import _core, saving
 from ._core import Tensor
 
 __all__ = [
@@ -220,8 +220,6 @@ def get(identifier: Any) -> Initializer:
         builtin = {cls.__name__: cls for cls in _BY_NAME.values()}
         if name in builtin and identifier.get("registered_name") is None:
             return builtin[name].from_config(dict(identifier.get("config", {})))
-        from . import saving
-
         return saving.deserialize_keras_object(identifier)
     if isinstance(identifier, Initializer) or (callable(identifier) and not isinstance(identifier, type)):
         return identifier
@@ -243,6 +241,7 @@ def serialize(initializer: Any) -> dict[str, Any]:
     (a custom one must be registered with ``fg.saving.register_serializable``)."""
     if not isinstance(initializer, Initializer):
         raise ValueError(f"Cannot serialize {initializer!r}: not a ferrograd initializer")
-    from . import saving
-
     return saving.serialize_keras_object(initializer)
+
+
+saving.register_builtins("keras.initializers", saving.exported_classes(globals(), Initializer))

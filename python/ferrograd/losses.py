@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _core
+from . import _core, saving
 from ._core import Tensor
 
 __all__ = [
@@ -632,3 +632,7 @@ def get(identifier: Any) -> Any:
             obj = obj()
         return obj
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
+
+
+saving.register_builtins("keras.losses", _CLASSES)
+saving.register_builtins("keras.losses", _FUNCTIONS)

@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _core, initializers
+from . import _core, initializers, saving
 from . import losses as _losses
 from ._core import Tensor
 
@@ -1067,3 +1067,7 @@ def get(identifier: Any) -> Any:
             obj = obj()
         return obj
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+
+
+saving.register_builtins("keras.metrics", _CLASSES)
+saving.register_builtins("keras.metrics", _FUNCTIONS)

@@ -16,7 +16,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
+
+import numpy as np
+
+from . import _core
+from .autodiff import no_grad
 
 __all__ = ["plot_gradient_flow", "plot_history", "plot_trajectories"]
 
@@ -83,12 +89,7 @@ def plot_history(
         ImportError: If matplotlib is not installed (``pip install ferrograd[plot]``).
         ValueError: If the history is empty or lacks a requested metric.
     """
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise ImportError(_INSTALL_HINT) from e
-
-    from matplotlib.ticker import MaxNLocator
+    mpl = _matplotlib("plot_history")
 
     series, epochs = _history_dict(history)
     if not series:
@@ -98,14 +99,7 @@ def plot_history(
     ncols = min(len(names), 3)
     nrows = math.ceil(len(names) / ncols)
     figsize = (5.0 * ncols, 3.6 * nrows)
-    if show:
-        import matplotlib.pyplot as plt
-
-        fig = plt.figure(figsize=figsize)
-    else:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=figsize)
+    fig = _pyplot().figure(figsize=figsize) if show else mpl.figure.Figure(figsize=figsize)
 
     for index, name in enumerate(names):
         ax = fig.add_subplot(nrows, ncols, index + 1)
@@ -121,7 +115,7 @@ def plot_history(
             ax.plot(x, values, style, marker="o", markersize=3, label=key)
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -129,13 +123,32 @@ def plot_history(
     if path is not None:
         fig.savefig(os.fspath(path), format="png", dpi=150)
     if show:
-        plt.show()
+        _pyplot().show()
     return fig
 
 
 def _install_hint(function_name: str) -> str:
     """The message of the ImportError raised when matplotlib is missing, naming the function."""
     return _INSTALL_HINT.replace("plot_history", function_name, 1)
+
+
+def _matplotlib(function_name: str) -> SimpleNamespace:
+    """The parts of matplotlib the plots use (``figure``, ``ticker``, ``colormaps``); an
+    ``ImportError`` saying how to install matplotlib, naming ``function_name``, when it is missing."""
+    try:
+        # matplotlib is an optional dependency: imported by the plots, never by ferrograd itself.
+        from matplotlib import colormaps, figure, ticker
+    except ImportError as e:
+        raise ImportError(_install_hint(function_name)) from e
+    return SimpleNamespace(figure=figure, ticker=ticker, colormaps=colormaps)
+
+
+def _pyplot() -> Any:
+    """``matplotlib.pyplot``, only for ``show=True``: importing it may switch the global backend."""
+    # Optional dependency (see _matplotlib), and pyplot only when a figure is shown.
+    import matplotlib.pyplot as pyplot
+
+    return pyplot
 
 
 def _surface_grid(fn: Any, window: Any, resolution: int):
@@ -145,11 +158,6 @@ def _surface_grid(fn: Any, window: Any, resolution: int):
     (the built-in surfaces do: they index ``p[0]``, ``p[1]`` and use arithmetic); any other
     function is evaluated point by point, as ``trajectory`` calls it.
     """
-    import numpy as np
-
-    from . import _core
-    from .autodiff import no_grad
-
     (x_min, x_max), (y_min, y_max) = window
     xs = np.linspace(float(x_min), float(x_max), resolution)
     ys = np.linspace(float(y_min), float(y_max), resolution)
@@ -175,8 +183,6 @@ def _contour_levels(Z: Any, count: int, scale: str):
     offset from the lowest value makes this work for negative values too. ``"linear"``: evenly
     spaced, for a surface with no minimum to zoom into (the saddle, symmetric around its level 0).
     """
-    import numpy as np
-
     finite = Z[np.isfinite(Z)]
     if finite.size == 0:
         raise ValueError("plot_trajectories: the function is not finite anywhere in the window")
@@ -228,12 +234,7 @@ def plot_trajectories(
             ``level_scale`` is unknown.
         TypeError: If ``fn_or_surface`` is not callable or ``trajectories`` is not a mapping.
     """
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise ImportError(_install_hint("plot_trajectories")) from e
-
-    import numpy as np
+    mpl = _matplotlib("plot_trajectories")
 
     if not callable(fn_or_surface):
         raise TypeError(f"plot_trajectories: expected a surface or a function, got {type(fn_or_surface).__name__}")
@@ -269,14 +270,7 @@ def plot_trajectories(
     contour_levels = _contour_levels(Z, int(levels), level_scale) if isinstance(levels, int) else list(levels)
 
     figsize = (6.4, 5.6)
-    if show:
-        import matplotlib.pyplot as plt
-
-        fig = plt.figure(figsize=figsize)
-    else:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=figsize)
+    fig = _pyplot().figure(figsize=figsize) if show else mpl.figure.Figure(figsize=figsize)
     ax = fig.add_subplot(1, 1, 1)
     # Masked: a function that overflows somewhere in the window leaves a hole, not a broken plot.
     ax.contour(X, Y, np.ma.masked_invalid(Z), levels=contour_levels, cmap="viridis", linewidths=0.7, alpha=0.8)
@@ -310,7 +304,7 @@ def plot_trajectories(
     if path is not None:
         fig.savefig(os.fspath(path), format="png", dpi=150)
     if show:
-        plt.show()
+        _pyplot().show()
     return fig
 
 
@@ -355,10 +349,7 @@ def plot_gradient_flow(
         TypeError: If ``source`` is none of the above.
         ValueError: If it holds no gradient norms.
     """
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise ImportError(_install_hint("plot_gradient_flow")) from e
+    mpl = _matplotlib("plot_gradient_flow")
 
     series = _gradient_series(source)
     layers = getattr(source, "layers", None)
@@ -367,14 +358,7 @@ def plot_gradient_flow(
             "plot_gradient_flow takes a GradientReport, a GradientMonitor, the History of a fit that "
             f"used one, or its history.gradients dict; got {type(source).__name__}"
         )
-    if show:
-        import matplotlib.pyplot as plt
-
-        fig = plt.figure(figsize=(8.0, 4.5))
-    else:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(8.0, 4.5))
+    fig = _pyplot().figure(figsize=(8.0, 4.5)) if show else mpl.figure.Figure(figsize=(8.0, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     if series is None:
         names = [layer.name for layer in layers if layer.gradient_norm is not None]
@@ -401,7 +385,7 @@ def plot_gradient_flow(
         if not steps or not per_layer:
             raise ValueError("plot_gradient_flow: no gradient records (did fit run with a GradientMonitor?)")
         count = len(per_layer)
-        cmap = matplotlib.colormaps["viridis"]
+        cmap = mpl.colormaps["viridis"]
         for index, (name, norms) in enumerate(per_layer.items()):
             values = [n if math.isfinite(n) and n > 0 else float("nan") for n in norms]
             ax.plot(steps[: len(values)], values, color=cmap(index / max(count - 1, 1)), label=name, linewidth=1.2)
@@ -416,5 +400,5 @@ def plot_gradient_flow(
     if path is not None:
         fig.savefig(os.fspath(path), format="png", dpi=150)
     if show:
-        plt.show()
+        _pyplot().show()
     return fig

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _core
+from . import _core, saving
 from ._core import Tensor
 
 __all__ = ["L1", "L1L2", "L2", "Regularizer", "deserialize", "get", "l1", "l1_l2", "l2", "serialize"]
@@ -103,8 +103,6 @@ _BY_NAME: dict[str, type[Regularizer]] = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1
 def serialize(regularizer: Regularizer) -> dict[str, Any]:
     """A regularizer in Keras 3's form ``{"module", "class_name", "config", "registered_name"}``
     (a custom one must be registered with ``fg.saving.register_serializable``)."""
-    from . import saving
-
     return saving.serialize_keras_object(regularizer)
 
 
@@ -114,8 +112,6 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
     name = config.get("class_name")
     if name in _BY_NAME and config.get("registered_name") is None and not custom_objects:
         return _BY_NAME[name].from_config(config.get("config", {}))
-    from . import saving
-
     try:
         regularizer = saving.deserialize_keras_object(config, custom_objects=custom_objects)
     except saving.UnknownObjectError:
@@ -158,3 +154,6 @@ def engine_factors(regularizer: Any) -> tuple[float, float] | None:
     raise NotImplementedError(
         f"the regularizer {regularizer!r} is a Python callable; fit supports L1, L2 and L1L2 regularizers"
     )
+
+
+saving.register_builtins("keras.regularizers", saving.exported_classes(globals(), Regularizer))

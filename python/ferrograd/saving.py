@@ -21,7 +21,6 @@ imported, evaluated or unpickled, so loading a file never runs code it names::
 
 from __future__ import annotations
 
-import functools
 import inspect
 import threading
 from typing import Any, Callable
@@ -127,40 +126,74 @@ custom_object_scope = CustomObjectScope
 
 # ----- the built-in objects
 
+# Built-in classes and functions by Keras module ("keras.layers" -> {"Dense": Dense}). The
+# modules that define them register them (:func:`register_builtins`), so this module imports
+# none of them. The order of the tables decides the module written for an object found in two
+# (a loss function that is also a metric is written under "keras.losses").
+_BUILTIN_CLASSES: dict[str, dict[str, type]] = {
+    module: {}
+    for module in (
+        "keras.layers",
+        "keras",
+        "keras.initializers",
+        "keras.regularizers",
+        "keras.optimizers",
+        "keras.optimizers.schedules",
+        "keras.losses",
+        "keras.metrics",
+    )
+}
+_BUILTIN_FUNCTIONS: dict[str, dict[str, Callable[..., Any]]] = {
+    module: {} for module in ("keras.activations", "keras.losses", "keras.metrics")
+}
 
-@functools.cache
+# The symbolic tensor of functional graphs (``layers.base.KerasTensor``), registered by its module.
+_KERAS_TENSOR_TYPES: list[type] = []
+# ``models.model_io.load_model``, registered by its module (it sits above this one).
+_MODEL_LOADER: list[Callable[..., Any]] = []
+
+
+def register_builtins(keras_module: str, objects: dict[str, Any]) -> None:
+    """Records ferrograd's own classes or functions as the built-ins of ``keras_module``, under
+    the names a config uses. Called by the module that defines or exports them; user classes are
+    registered with :func:`register_serializable` instead."""
+    for name, obj in objects.items():
+        if not getattr(obj, "__module__", "").startswith("ferrograd."):
+            raise ValueError(f"{obj!r} is not defined by ferrograd: register it with register_serializable()")
+        tables = _BUILTIN_FUNCTIONS if inspect.isfunction(obj) else _BUILTIN_CLASSES
+        if keras_module not in tables:
+            raise ValueError(f"Unknown Keras module {keras_module!r} for {obj!r}; known: {sorted(tables)}")
+        tables[keras_module][name] = obj
+
+
+def exported_classes(namespace: dict[str, Any], base: type) -> dict[str, type]:
+    """The classes a module exports (its ``__all__``) that subclass ``base``, by exported name:
+    what it passes to :func:`register_builtins` (``namespace`` is its ``globals()``)."""
+    found = {name: namespace[name] for name in namespace["__all__"]}
+    return {name: obj for name, obj in found.items() if inspect.isclass(obj) and issubclass(obj, base)}
+
+
+def register_keras_tensor_type(cls: type) -> type:
+    """Class decorator: instances of ``cls`` are written as ``__keras_tensor__`` entries."""
+    _KERAS_TENSOR_TYPES.append(cls)
+    return cls
+
+
+def register_model_loader(load: Callable[..., Any]) -> Callable[..., Any]:
+    """Records the function :func:`load_model` delegates to (the models package defines it)."""
+    _MODEL_LOADER[:] = [load]
+    return load
+
+
 def _builtin_classes() -> dict[str, dict[str, Any]]:
     """Built-in classes by Keras module: every class exported by ``fg.layers``, the models,
     initializers, regularizers, optimizers, schedules, losses and metrics."""
-    from . import initializers, layers, losses, metrics, optimizers, regularizers
-    from .models import Model, Sequential
-    from .optimizers import schedules
-
-    def classes(module: Any, base: type) -> dict[str, type]:
-        found = {name: getattr(module, name) for name in module.__all__}
-        return {name: obj for name, obj in found.items() if inspect.isclass(obj) and issubclass(obj, base)}
-
-    return {
-        "keras.layers": classes(layers, layers.Layer),
-        "keras": {"Sequential": Sequential, "Model": Model, "Functional": Model},
-        "keras.initializers": classes(initializers, initializers.Initializer),
-        "keras.regularizers": classes(regularizers, regularizers.Regularizer),
-        "keras.optimizers": classes(optimizers, optimizers.Optimizer),
-        "keras.optimizers.schedules": classes(schedules, schedules.LearningRateSchedule),
-        "keras.losses": dict(losses._CLASSES),
-        "keras.metrics": dict(metrics._CLASSES),
-    }
+    return _BUILTIN_CLASSES
 
 
-@functools.cache
 def _builtin_functions() -> dict[str, dict[str, Any]]:
-    from . import activations, losses, metrics
-
-    return {
-        "keras.activations": dict(activations._BY_NAME),
-        "keras.losses": dict(losses._FUNCTIONS),
-        "keras.metrics": dict(metrics._FUNCTIONS),
-    }
+    """Built-in functions by Keras module: activations, loss and metric functions."""
+    return _BUILTIN_FUNCTIONS
 
 
 # Keras 3 writes some classes under their source module; they resolve as the public one.
@@ -201,8 +234,6 @@ def serialize_keras_object(obj: Any) -> Any:
     """``obj`` as JSON-ready data in Keras 3's format: plain values as they are (tuples as
     lists, numpy scalars as Python numbers), objects as ``{"module", "class_name", "config",
     "registered_name"}`` plus ``build_config`` and ``compile_config`` when they have them."""
-    from .layers.base import KerasTensor
-
     if obj is None or isinstance(obj, (str, bool, int, float)):
         return obj
     if isinstance(obj, np.generic):
@@ -215,7 +246,7 @@ def serialize_keras_object(obj: Any) -> Any:
         return {"class_name": "__numpy__", "config": {"value": obj.tolist(), "dtype": obj.dtype.name}}
     if isinstance(obj, bytes):
         return {"class_name": "__bytes__", "config": {"value": obj.decode("utf-8")}}
-    if isinstance(obj, KerasTensor):
+    if isinstance(obj, tuple(_KERAS_TENSOR_TYPES)):
         return _serialize_keras_tensor(obj)
     if inspect.isfunction(obj) or inspect.isbuiltin(obj):
         return _serialize_function(obj)
@@ -263,9 +294,8 @@ def _serialize_function(fn: Any) -> dict[str, Any]:
 
 
 def _is_custom_model(obj: Any) -> bool:
-    from .models import Model, Sequential
-
-    return isinstance(obj, Model) and type(obj) not in (Model, Sequential)
+    models = tuple(_BUILTIN_CLASSES["keras"].values())
+    return isinstance(obj, models) and type(obj) not in models
 
 
 def _serialize_instance(obj: Any) -> dict[str, Any]:
@@ -289,9 +319,7 @@ def _serialize_instance(obj: Any) -> dict[str, Any]:
         _check_config_covers_init(cls, config)
     inner = serialize_dict(config)
     if module is not None:
-        from .models import Model
-
-        if cls is Model:
+        if cls is _BUILTIN_CLASSES["keras"].get("Functional"):
             module, class_name, registered = _FUNCTIONAL
         else:
             class_name, registered = cls.__name__, None
@@ -466,9 +494,8 @@ def load_model(
     filepath: Any, custom_objects: dict[str, Any] | None = None, compile: bool = True, safe_mode: bool = True
 ) -> Any:
     """Keras's ``keras.saving.load_model``: the model a ferrograd model file holds."""
-    from .models.model_io import load_model as _load
-
-    return _load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+    (load,) = _MODEL_LOADER  # registered by ferrograd.models.model_io, which ferrograd imports
+    return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
 
 
 # Keras's own name for the decorator, so ``@fg.saving.register_keras_serializable()`` works as in

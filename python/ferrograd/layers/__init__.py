@@ -2,6 +2,7 @@
 (``keras.layers``). Built-in layers compute in Rust; subclass :class:`Layer` to write your own
 (``build`` with ``self.add_weight``, ``call``), as in Keras."""
 
+from .. import saving
 from .base import Input, InputLayer, KerasTensor, Layer
 from .convolutional import (
     Conv1D,
@@ -112,3 +113,5 @@ __all__ = [
     "ZeroPadding1D",
     "ZeroPadding2D",
 ]
+
+saving.register_builtins("keras.layers", saving.exported_classes(globals(), Layer))

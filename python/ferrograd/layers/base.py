@@ -13,6 +13,8 @@ runs them in Rust. Layers written in Python subclass :class:`Layer` and implemen
 from __future__ import annotations
 
 import contextvars
+import functools
+import inspect
 import itertools
 import math
 import re
@@ -21,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core, initializers, regularizers
+from .. import _core, initializers, regularizers, saving
 from .._core import Tensor, Variable
+from ..autodiff import no_grad
 
 __all__ = ["Input", "InputLayer", "KerasTensor", "Layer"]
 
@@ -100,6 +103,7 @@ class Node:
         self.inputs_as_list = inputs_as_list
 
 
+@saving.register_keras_tensor_type
 class KerasTensor:
     """A symbolic tensor: a shape (``None`` for the batch axis), a dtype and the node that made
     it. Layers called on it build a functional graph instead of computing."""
@@ -136,7 +140,6 @@ def _shape_config(shape: Any) -> Any:
 
 def _recording_build(build: Any) -> Any:
     """Wraps a ``build`` so the layer remembers its first input shape (its ``build_config``)."""
-    import functools
 
     @functools.wraps(build)
     def build_and_record(self: Layer, input_shape: Any = None, *args: Any, **kwargs: Any) -> Any:
@@ -397,7 +400,7 @@ class Layer:
         (unknown axes as 1) and putting the unknown axes back."""
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         zeros = [_core.zeros(tuple(1 if d is None else d for d in s), dtype=self.dtype) for s in shapes]
-        with _core_no_grad():
+        with no_grad():
             out = self._call_eager(zeros[0] if len(zeros) == 1 else zeros, training=False)
         outs = self._checked_outputs(out)
         batch_unknown = bool(shapes) and len(shapes[0]) > 0 and shapes[0][0] is None
@@ -521,26 +524,11 @@ Layer.build = _recording_build(Layer.build)  # type: ignore[method-assign]
 
 
 def _accepts_training(fn: Any) -> bool:
-    import inspect
-
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
     return "training" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-class _core_no_grad:
-    """A no-grad scope without importing the autodiff module (import order)."""
-
-    def __enter__(self) -> None:
-        from ..autodiff import no_grad
-
-        self._scope = no_grad()
-        self._scope.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._scope.__exit__(*exc)
 
 
 class InputLayer(Layer):

@@ -6,19 +6,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import saving
 from .model import Model
 from .model_io import load_model, save_model
 from .sequential import Sequential
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json", "save_model"]
 
+# Keras 3 writes a functional model as "Functional" and a subclassed one as "Model".
+saving.register_builtins("keras", {"Sequential": Sequential, "Model": Model, "Functional": Model})
+
 
 def model_from_json(json_string: str, custom_objects: dict[str, Any] | None = None) -> Model:
     """The model described by ``json_string`` (from :meth:`Model.to_json`), with new weights;
     custom classes must be registered or given in ``custom_objects``. Nothing named in the JSON
     is imported or run: names resolve only through ``fg.saving``'s registry."""
-    from .. import saving
-
     try:
         config = json.loads(json_string)
     except (TypeError, json.JSONDecodeError) as err:

@@ -12,6 +12,15 @@ import numpy as np
 from .._core import Tensor
 
 
+def flatten(structure: Any) -> list[Any]:
+    """The values of a dict, the items of a list or tuple, or ``[structure]``."""
+    if isinstance(structure, dict):
+        return list(structure.values())
+    if isinstance(structure, (list, tuple)):
+        return list(structure)
+    return [structure]
+
+
 def as_array(value: Any, what: str) -> np.ndarray:
     if isinstance(value, Tensor):
         return np.asarray(value.numpy())

@@ -23,19 +23,12 @@ from typing import Any
 
 from .. import saving
 from ..layers.base import KerasTensor, Layer, Node
+from .trainer import Trainer
 
 
 def is_functional(layer: Any) -> bool:
     """A model defined by ``Model(inputs, outputs)`` (Keras's ``Functional``)."""
-    from .model import Model
-    from .sequential import Sequential
-
-    return (
-        isinstance(layer, Model)
-        and not isinstance(layer, Sequential)
-        and bool(layer._inputs)
-        and not getattr(layer, "_subclassed_graph", False)
-    )
+    return isinstance(layer, Trainer) and layer._is_functional()
 
 
 def _node_offset(layer: Any) -> int:

@@ -16,8 +16,9 @@ import json
 import os
 from typing import Any
 
-from .. import _core
+from .. import _core, saving
 from ..layers.base import FILE_TENSOR_SHAPES, file_tensor_limits
+from .trainer import Trainer
 
 
 def _path(filepath: Any) -> str:
@@ -37,8 +38,6 @@ def _engine_model(model: Any) -> Any:
 
 def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
     """Writes ``model`` (architecture, weights, compile settings, optimizer state) to one file."""
-    from .. import saving
-
     path = _path(filepath)
     config = saving.serialize_keras_object(model)
     compile_config = config.pop("compile_config", None) if isinstance(config, dict) else None
@@ -55,15 +54,13 @@ def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimi
     )
 
 
+@saving.register_model_loader
 def load_model(
     filepath: Any, custom_objects: dict[str, Any] | None = None, compile: bool = True, safe_mode: bool = True
 ) -> Any:
     """The model saved by :func:`save_model`, with its weights and, when ``compile``, compiled
     with its optimizer's state restored. Custom layers must be registered
     (``fg.saving.register_serializable``) or given in ``custom_objects``."""
-    from .. import saving
-    from .model import Model
-
     path = _path(filepath)
     metadata, shapes = _core.read_model_header(path)
     try:
@@ -82,7 +79,7 @@ def load_model(
         raise ValueError(f"the architecture stored in {path} is not valid: {type(err).__name__}: {err}") from err
     finally:
         FILE_TENSOR_SHAPES.reset(token)
-    if not isinstance(model, Model):
+    if not isinstance(model, Trainer):  # every model, and nothing else, is a Trainer
         raise ValueError(f"{path} describes a {type(model).__name__}, not a model")
     optimizer = None
     compile_text = metadata.get("compile_config")

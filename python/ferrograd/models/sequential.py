@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import saving
 from .._core import Tensor
 from ..layers.base import Input, InputLayer, KerasTensor, Layer
 from .model import Model
@@ -122,11 +123,12 @@ class Sequential(Model):
             self._ensure_built([np.empty((0,) + tuple(d or 1 for d in inputs.shape[1:]))])
         return super().__call__(inputs, *args, training=training, **kwargs)
 
+    def _is_functional(self) -> bool:
+        return False
+
     def get_config(self) -> dict[str, Any]:
         """Keras 3's Sequential config: the serialized layers (starting with the InputLayer
         when the input shape is known) and ``build_input_shape``."""
-        from .. import saving
-
         stack = ([self._input_tensor._node.layer] if self._input_tensor is not None else []) + self._stack
         config: dict[str, Any] = {
             "name": self.name,
@@ -142,8 +144,6 @@ class Sequential(Model):
     def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Sequential:
         """The model :meth:`get_config` describes, with new weights (built when the input shape
         is known)."""
-        from .. import saving
-
         with saving.CustomObjectScope(custom_objects or {}):
             model = cls(name=config.get("name"), trainable=config.get("trainable", True))
             for layer_config in config.get("layers", []):
