@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Tensor as _Tensor
 from . import _core
+from ._core import Tensor as _Tensor
 from ._core import (
     abs,
     absolute,
@@ -77,7 +77,6 @@ from ._core import (
     where,
     zeros,
 )
-
 
 # Keras's defaults live here, in the signatures a user sees; the engine's functions take every
 # argument explicitly.
