@@ -105,7 +105,6 @@ MAX_FUNCTION_IMPORTS = 5
 HOIST_LATER = {
     ("optimizers/__init__.py", "from .. import saving"): 2,  # lines 756, 771
     ("optimizers/schedules.py", "from .. import saving"): 2,  # lines 269, 286
-    ("layers/recurrent.py", "from .. import saving"): 2,  # lines 334, 344
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core, activations, initializers, regularizers
+from .. import _core, activations, initializers, regularizers, saving
 from .core import EngineLayer, _get_initializer, _resolve_activation
 
 __all__ = ["GRU", "LSTM", "Bidirectional", "Embedding", "SimpleRNN", "TimeDistributed"]
@@ -333,8 +333,6 @@ class GRU(_Recurrent):
 
 
 def _serialize_layer(layer: Any) -> dict[str, Any]:
-    from .. import saving
-
     return saving.serialize_keras_object(layer)
 
 
@@ -343,8 +341,6 @@ def _deserialize_layer(config: Any) -> Any:
     custom-object scope); a layer instance is used as is."""
     if not isinstance(config, dict):
         return config
-    from .. import saving
-
     return saving.deserialize_keras_object(config)
 
 
