@@ -1,117 +1,30 @@
 """Layers with Keras 3's class names, arguments, defaults and weight layouts
 (``keras.layers``). Built-in layers compute in Rust; subclass :class:`Layer` to write your own
-(``build`` with ``self.add_weight``, ``call``), as in Keras."""
+(``build`` with ``self.add_weight``, ``call``), as in Keras.
+
+Each family module lists its public names in ``__all__``; this package exports exactly those, so
+a new layer is added in its family module alone."""
 
 from .. import saving
-from .base import Input, InputLayer, KerasTensor, Layer
-from .convolutional import (
-    Conv1D,
-    Conv1DTranspose,
-    Conv2D,
-    Conv2DTranspose,
-    DepthwiseConv1D,
-    DepthwiseConv2D,
-    SeparableConv1D,
-    SeparableConv2D,
-)
-from .core import ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, PReLU, ReLU, Reshape, Softmax
-from .masking import Masking
-from .merging import (
-    Add,
-    Average,
-    Concatenate,
-    Maximum,
-    Minimum,
-    Multiply,
-    Subtract,
-    add,
-    average,
-    concatenate,
-    maximum,
-    minimum,
-    multiply,
-    subtract,
-)
-from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
-from .pooling import (
-    AveragePooling1D,
-    AveragePooling2D,
-    Cropping1D,
-    Cropping2D,
-    GlobalAveragePooling1D,
-    GlobalAveragePooling2D,
-    GlobalMaxPooling1D,
-    GlobalMaxPooling2D,
-    MaxPooling1D,
-    MaxPooling2D,
-    UpSampling1D,
-    UpSampling2D,
-    ZeroPadding1D,
-    ZeroPadding2D,
-)
-from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN, TimeDistributed
+from . import base, convolutional, core, masking, merging, normalization, pooling, recurrent
+from .base import *  # noqa: F403
+from .convolutional import *  # noqa: F403
+from .core import *  # noqa: F403
+from .masking import *  # noqa: F403
+from .merging import *  # noqa: F403
+from .normalization import *  # noqa: F403
+from .pooling import *  # noqa: F403
+from .recurrent import *  # noqa: F403
 
 __all__ = [
-    "ELU",
-    "Activation",
-    "Add",
-    "Average",
-    "BatchNormalization",
-    "Bidirectional",
-    "Concatenate",
-    "Conv1D",
-    "Conv1DTranspose",
-    "Conv2D",
-    "Conv2DTranspose",
-    "Dense",
-    "DepthwiseConv1D",
-    "DepthwiseConv2D",
-    "Dropout",
-    "Embedding",
-    "GRU",
-    "GroupNormalization",
-    "LSTM",
-    "LayerNormalization",
-    "Masking",
-    "SimpleRNN",
-    "Flatten",
-    "Input",
-    "InputLayer",
-    "KerasTensor",
-    "Layer",
-    "LeakyReLU",
-    "Maximum",
-    "Minimum",
-    "Multiply",
-    "PReLU",
-    "ReLU",
-    "Reshape",
-    "SeparableConv1D",
-    "SeparableConv2D",
-    "Softmax",
-    "Subtract",
-    "TimeDistributed",
-    "add",
-    "average",
-    "concatenate",
-    "maximum",
-    "minimum",
-    "multiply",
-    "subtract",
-    "AveragePooling1D",
-    "AveragePooling2D",
-    "Cropping1D",
-    "Cropping2D",
-    "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D",
-    "MaxPooling1D",
-    "MaxPooling2D",
-    "UpSampling1D",
-    "UpSampling2D",
-    "ZeroPadding1D",
-    "ZeroPadding2D",
+    *base.__all__,
+    *convolutional.__all__,
+    *core.__all__,
+    *masking.__all__,
+    *merging.__all__,
+    *normalization.__all__,
+    *pooling.__all__,
+    *recurrent.__all__,
 ]
 
-saving.register_builtins("keras.layers", saving.exported_classes(globals(), Layer))
+saving.register_builtins("keras.layers", saving.exported_classes(globals(), base.Layer))
