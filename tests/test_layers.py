@@ -11,7 +11,8 @@ Sources of the references:
 - keras/src/layers/activations/*.py: ``ReLU`` (its docstring example), ``LeakyReLU(negative_slope=0.3)``,
   ``PReLU`` = relu(x) - alpha * relu(-x) with ``alpha`` zeros of shape ``input_shape[1:]`` and 1
   along ``shared_axes``, ``ELU(alpha=1.0)``, ``Softmax(axis=-1)``.
-- keras/src/layers/reshaping/{flatten,reshape}.py: each sample flattened / reshaped (one -1).
+- keras/src/layers/reshaping/{flatten,reshape}.py: each sample flattened / reshaped (one -1);
+  repeat_vector.py: ``(batch, features)`` to ``(batch, n, features)``, each row repeated.
 - keras/src/layers/regularization/dropout.py: identity unless training; in training inputs are
   zeroed with probability ``rate`` and the rest scaled by 1 / (1 - rate); ``noise_shape`` is the
   shape of the mask, broadcast over the input.
@@ -414,6 +415,32 @@ def test_reshape_and_flatten_gradients(data):
     assert_layer_gradients(layer, x)
 
 
+def test_repeat_vector_repeats_each_row():
+    x = RNG.normal(size=(2, 3))
+    out = layers.RepeatVector(4, dtype="float64")(x)
+    np.testing.assert_array_equal(out.numpy(), np.repeat(x[:, None, :], 4, axis=1))
+    with pytest.raises(TypeError, match="integer value for `n`"):
+        layers.RepeatVector(2.0)
+    with pytest.raises(ValueError, match="rank 2"):
+        layers.RepeatVector(2)(np.zeros((2, 3, 4)))
+
+
+@GRAD_SETTINGS
+@given(st.data())
+def test_repeat_vector_gradients(data):
+    x = data.draw(arrays(data.draw(st.sampled_from([(1, 2), (3, 1), (2, 4)]))))
+    assert_layer_gradients(layers.RepeatVector(data.draw(st.integers(1, 3)), dtype="float64"), x)
+
+
+def test_repeat_vector_model_saves_and_loads_natively(tmp_path):
+    model = fg.Sequential([fg.Input((3,)), layers.RepeatVector(2), layers.LSTM(4), layers.Dense(1)])
+    x = RNG.normal(size=(5, 3)).astype("float32")
+    path = str(tmp_path / "rv.safetensors")
+    model.save(path)
+    native = fg._core.load_model_native(path)
+    np.testing.assert_allclose(np.asarray(native.predict([x], 32)[0]), model.predict(x, verbose=0), rtol=1e-6)
+
+
 # ----- Dropout
 
 
@@ -748,6 +775,7 @@ CONFIG_CASES = [
     (lambda: layers.PReLU(shared_axes=2), {"shared_axes": [2]}),
     (lambda: layers.Flatten(), {"data_format": "channels_last"}),
     (lambda: layers.Reshape((3, -1)), {"target_shape": (3, -1)}),
+    (lambda: layers.RepeatVector(3), {"n": 3}),
     (lambda: layers.Dropout(0.25), {"rate": 0.25, "seed": None, "noise_shape": None}),
     (lambda: layers.Dropout(0.5, noise_shape=(None, 1), seed=3), {"noise_shape": (None, 1), "seed": 3}),
     (lambda: layers.Concatenate(axis=1), {"axis": 1}),
@@ -854,6 +882,7 @@ SYMBOLIC_CASES = [
     (lambda: layers.Reshape((-1,)), [(2, 3)], (None, 6)),
     (lambda: layers.Reshape((3, -1)), [(2, 6)], (None, 3, 4)),
     (lambda: layers.Reshape((12, 1)), [(3, 4)], (None, 12, 1)),
+    (lambda: layers.RepeatVector(3), [(4,)], (None, 3, 4)),
     (lambda: layers.Dropout(0.5), [(4, 2)], (None, 4, 2)),
     (lambda: layers.Add(), [(3,), (3,)], (None, 3)),
     (lambda: layers.Multiply(), [(2, 3), (1, 3)], (None, 2, 3)),

@@ -10,7 +10,19 @@ from .. import _core, activations, initializers, regularizers
 from .._core import Variable
 from .base import Layer
 
-__all__ = ["ELU", "PReLU", "Activation", "Dense", "Dropout", "Flatten", "LeakyReLU", "ReLU", "Reshape", "Softmax"]
+__all__ = [
+    "ELU",
+    "PReLU",
+    "Activation",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "LeakyReLU",
+    "ReLU",
+    "RepeatVector",
+    "Reshape",
+    "Softmax",
+]
 
 # The activation functions the engine runs itself, by their Python function.
 _ENGINE_ACTIVATIONS = {
@@ -343,6 +355,24 @@ class Reshape(EngineLayer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": self.target_shape}
+
+
+class RepeatVector(EngineLayer):
+    """Keras's ``RepeatVector(n)``: each sample's vector repeated ``n`` times,
+    ``(batch, features)`` to ``(batch, n, features)``."""
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"Expected an integer value for `n`, got {type(n)}.")
+        if n <= 0:
+            raise ValueError(f"Received an invalid value for `n`, expected a positive integer. Received: n={n}")
+        self.n = n
+        self._make_engine_layer({"n": n})
+        self.built = True
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "n": self.n}
 
 
 class Dropout(EngineLayer):

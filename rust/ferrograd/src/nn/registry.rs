@@ -270,6 +270,7 @@ mod tests {
                     json!({"layer": {"class_name": "Dense", "config": {"name": "d", "units": 2}}})
                 }
                 "GroupNormalization" => json!({"groups": 1}),
+                "RepeatVector" => json!({"n": 2}),
                 _ => json!({}),
             };
             c["name"] = json!("x");

@@ -35,6 +35,15 @@ pub(crate) const CLASSES: &[LayerClass] = &[
         name: "Reshape",
         make: |c, _| Ok(Made::plain(Reshape::from_config(c)?)),
     },
+    LayerClass {
+        name: "RepeatVector",
+        make: |c, _| {
+            Ok(Made::plain(RepeatVector::new(
+                c.required_name()?,
+                c.positive("n")?,
+            )))
+        },
+    },
 ];
 
 impl Flatten {
@@ -181,6 +190,66 @@ impl Layer for Reshape {
     }
 }
 
+/// Keras's `RepeatVector(n)`: each sample's feature vector repeated `n` times along a new time
+/// axis, `(batch, features)` to `(batch, n, features)`. The gradient of a sample is the sum of
+/// its `n` copies' gradients (the backward of the broadcast).
+pub struct RepeatVector {
+    core: LayerCore,
+    n: usize,
+}
+
+impl RepeatVector {
+    pub fn new(name: impl Into<String>, n: usize) -> RepeatVector {
+        let core = LayerCore::new(name);
+        core.set_built();
+        RepeatVector { core, n }
+    }
+
+    fn check(&self, shape: &Shape) -> Result<()> {
+        // Keras's `InputSpec(ndim=2)`.
+        if shape.len() == 2 {
+            return Ok(());
+        }
+        Err(Error::shape(
+            "RepeatVector",
+            format!(
+                "layer '{}' expects inputs of rank 2 (batch, features), got input shape {}",
+                self.name(),
+                format_shape(shape)
+            ),
+        ))
+    }
+}
+
+impl Layer for RepeatVector {
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn class_name(&self) -> &str {
+        "RepeatVector"
+    }
+
+    fn config(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        config_of([("n", serde_json::json!(self.n))])
+    }
+
+    fn output_shapes(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = single(self.name(), input_shapes)?;
+        self.check(shape)?;
+        Ok(vec![vec![shape[0], Some(self.n), shape[1]]])
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single(self.name(), inputs)?;
+        let shape = x.shape();
+        self.check(&known(&shape))?;
+        Ok(vec![x
+            .expand_dims(1)?
+            .broadcast_to(&[shape[0], self.n, shape[1]])?])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
@@ -208,5 +277,46 @@ mod tests {
         let err = bad.output_shapes(&[vec![None, Some(6)]]).unwrap_err();
         assert!(err.to_string().contains("(None, 6)"), "{err}");
         assert!(Reshape::new("r", vec![-1, -1]).is_err());
+    }
+
+    #[test]
+    fn repeat_vector_copies_rows_and_sums_their_gradients() {
+        let layer = RepeatVector::new("rv", 3);
+        assert_eq!(
+            layer.output_shapes(&[vec![None, Some(2)]]).unwrap(),
+            vec![vec![None, Some(3), Some(2)]]
+        );
+        let x = Tensor::from_vec(&[2, 2], vec![1.0f64, 2.0, 3.0, 4.0]).unwrap();
+        x.set_requires_grad(true).unwrap();
+        let y = layer.call(std::slice::from_ref(&x), false).unwrap();
+        assert_eq!(y[0].shape(), vec![2, 3, 2]);
+        // Row b of the input, three times.
+        assert_eq!(
+            values(&y[0]),
+            vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 3.0, 4.0]
+        );
+        // d/dx of sum(y * w) with w = 1..12: each input element sums its three copies' weights.
+        let w: Vec<f64> = (1..=12).map(f64::from).collect();
+        let w = Tensor::from_vec(&[2, 3, 2], w).unwrap();
+        y[0].mul(&w)
+            .unwrap()
+            .sum(None, false)
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g = values(&x.grad().unwrap());
+        assert_eq!(
+            g,
+            vec![
+                1.0 + 3.0 + 5.0,
+                2.0 + 4.0 + 6.0,
+                7.0 + 9.0 + 11.0,
+                8.0 + 10.0 + 12.0
+            ]
+        );
+        let err = layer
+            .output_shapes(&[vec![None, Some(2), Some(2)]])
+            .unwrap_err();
+        assert!(err.to_string().contains("rank 2"), "{err}");
     }
 }
