@@ -11,6 +11,7 @@ mod functions;
 mod indexing;
 mod initializers;
 mod insight;
+mod json;
 mod layers;
 mod layers_conv;
 mod layers_norm;

@@ -9,13 +9,12 @@
 //! so a file never loads into a model that computes something else.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::losses::Loss;
-use crate::model::{Compiled, Graph, Model, Node, ValueRef};
+use crate::model::{Graph, Node, ValueRef};
 use crate::nn::{
     build, Activation, ActivationLayer, BatchNormalization, Bidirectional, BidirectionalMerge,
     Conv, ConvTranspose, Cropping, Dense, DepthwiseConv, Dropout, Embedding, Flatten,
@@ -24,7 +23,6 @@ use crate::nn::{
     Shape, TimeDistributed, UpSampling, ZeroPadding,
 };
 use crate::ops::{PoolPadding, RnnCell};
-use crate::optim::{Adam, Optimizer, Sgd};
 use crate::regularizers::Regularizer;
 use crate::tensor::DType;
 
@@ -1191,210 +1189,4 @@ pub fn model_config(graph: &Graph) -> Result<Value> {
         "module": "keras", "class_name": "Functional", "registered_name": null,
         "config": {"name": "model", "trainable": true, "layers": layers, "input_layers": inputs, "output_layers": outputs}
     }))
-}
-
-// ----- compile settings
-
-/// Keras's serialized loss object for an engine loss.
-fn loss_value(loss: &Loss) -> Value {
-    let (class, extra) = match loss {
-        Loss::MeanSquaredError => ("MeanSquaredError", json!({})),
-        Loss::MeanAbsoluteError => ("MeanAbsoluteError", json!({})),
-        Loss::MeanAbsolutePercentageError => ("MeanAbsolutePercentageError", json!({})),
-        Loss::MeanSquaredLogarithmicError => ("MeanSquaredLogarithmicError", json!({})),
-        Loss::Huber { delta } => ("Huber", json!({ "delta": delta })),
-        Loss::LogCosh => ("LogCosh", json!({})),
-        Loss::Hinge => ("Hinge", json!({})),
-        Loss::SquaredHinge => ("SquaredHinge", json!({})),
-        Loss::CategoricalHinge => ("CategoricalHinge", json!({})),
-        Loss::BinaryCrossentropy {
-            from_logits,
-            label_smoothing,
-            axis,
-        } => (
-            "BinaryCrossentropy",
-            json!({"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}),
-        ),
-        Loss::CategoricalCrossentropy {
-            from_logits,
-            label_smoothing,
-            axis,
-        } => (
-            "CategoricalCrossentropy",
-            json!({"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}),
-        ),
-        // Keras's SparseCategoricalCrossentropy takes no axis (it is always the last).
-        Loss::SparseCategoricalCrossentropy { from_logits, .. } => (
-            "SparseCategoricalCrossentropy",
-            json!({ "from_logits": from_logits }),
-        ),
-        Loss::KLDivergence => ("KLDivergence", json!({})),
-        Loss::Poisson => ("Poisson", json!({})),
-        Loss::CosineSimilarity { axis } => ("CosineSimilarity", json!({ "axis": axis })),
-        Loss::Ctc => ("CTC", json!({})),
-    };
-    json!({"module": "keras.losses", "class_name": class, "config": extra, "registered_name": null})
-}
-
-/// An engine loss from Keras's compile config entry: a name, or a serialized loss object
-/// whose arguments the engine knows. `None` for anything else (a custom Python loss).
-fn loss_from_value(v: &Value) -> Option<Loss> {
-    match v {
-        Value::String(name) => Loss::from_name(name).ok(),
-        Value::Object(m) => {
-            let class = m.get("class_name")?.as_str()?;
-            let c = m.get("config").cloned().unwrap_or(json!({}));
-            let flag = |k: &str| c.get(k).and_then(Value::as_bool).unwrap_or(false);
-            let num = |k: &str, d: f64| c.get(k).and_then(Value::as_f64).unwrap_or(d);
-            let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1) as isize;
-            if c.get("reduction")
-                .and_then(Value::as_str)
-                .is_some_and(|r| r != "sum_over_batch_size")
-            {
-                return None; // other reductions are the front end's business
-            }
-            Some(match class {
-                "BinaryCrossentropy" => Loss::BinaryCrossentropy {
-                    from_logits: flag("from_logits"),
-                    label_smoothing: num("label_smoothing", 0.0),
-                    axis,
-                },
-                "CategoricalCrossentropy" => Loss::CategoricalCrossentropy {
-                    from_logits: flag("from_logits"),
-                    label_smoothing: num("label_smoothing", 0.0),
-                    axis,
-                },
-                "SparseCategoricalCrossentropy" => Loss::SparseCategoricalCrossentropy {
-                    from_logits: flag("from_logits"),
-                    axis,
-                },
-                "Huber" => Loss::Huber {
-                    delta: num("delta", 1.0),
-                },
-                "CosineSimilarity" => Loss::CosineSimilarity { axis },
-                other => Loss::from_name(other).ok()?,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// The compile settings of a natively compiled model, when they can be written (built-in
-/// losses; the optimizer by its algorithm and current learning rate).
-pub fn compile_config(model: &Model) -> Option<Value> {
-    let compiled = model.compiled()?;
-    let optimizer = compiled.optimizer.lock().ok()?;
-    let losses: Option<Vec<Value>> = compiled
-        .losses
-        .iter()
-        .map(|l| match l {
-            Some(crate::model::CompiledLoss::Builtin { loss, .. }) => Some(loss_value(loss)),
-            None => Some(Value::Null),
-            _ => None,
-        })
-        .collect();
-    let losses = losses?;
-    let loss = if losses.len() == 1 {
-        losses[0].clone()
-    } else {
-        Value::Array(losses)
-    };
-    let mut config = json!({"learning_rate": optimizer.current_learning_rate()});
-    let class = match optimizer.algorithm() {
-        crate::optim::Algorithm::Sgd(sgd) => {
-            let (momentum, nesterov) = match sgd.momentum {
-                None => (0.0, false),
-                Some(crate::optim::Momentum::Classic(m)) => (m, false),
-                Some(crate::optim::Momentum::Nesterov(m)) => (m, true),
-            };
-            config["momentum"] = json!(momentum);
-            config["nesterov"] = json!(nesterov);
-            "SGD"
-        }
-        crate::optim::Algorithm::Adam(adam) => {
-            config["beta_1"] = json!(adam.beta_1);
-            config["beta_2"] = json!(adam.beta_2);
-            config["epsilon"] = json!(adam.epsilon);
-            config["amsgrad"] = json!(adam.amsgrad);
-            "Adam"
-        }
-        _ => return None,
-    };
-    Some(json!({
-        "optimizer": {"module": "keras.optimizers", "class_name": class, "config": config, "registered_name": null},
-        "loss": loss,
-        "loss_weights": compiled.loss_weights,
-        "metrics": null,
-    }))
-}
-
-/// A [`Compiled`] from Keras's compile config, when its optimizer and losses are built-ins this
-/// crate runs natively (SGD or Adam with a constant learning rate and no clipping or weight
-/// decay; built-in losses); `Ok(None)` when they are not: the model then loads uncompiled (it
-/// predicts, and can be compiled by hand).
-pub fn compiled_from_config(config: &Value, model: &Model) -> Result<Option<Compiled>> {
-    let Some(opt) = config.get("optimizer").filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    let class = opt.get("class_name").and_then(Value::as_str).unwrap_or("");
-    let c = opt.get("config").cloned().unwrap_or(Value::Null);
-    let Some(lr) = c.get("learning_rate").and_then(Value::as_f64) else {
-        return Ok(None); // a schedule: Python only
-    };
-    let unset = |k: &str| c.get(k).is_none_or(Value::is_null);
-    if !(unset("clipnorm")
-        && unset("clipvalue")
-        && unset("global_clipnorm")
-        && unset("weight_decay"))
-    {
-        return Ok(None);
-    }
-    let f = |k: &str, d: f64| c.get(k).and_then(Value::as_f64).unwrap_or(d);
-    let optimizer = match class {
-        "SGD" => Optimizer::new(
-            Sgd::new(
-                f("momentum", 0.0),
-                c.get("nesterov").and_then(Value::as_bool).unwrap_or(false),
-            ),
-            lr,
-        )?,
-        "Adam" => Optimizer::new(
-            Adam {
-                beta_1: f("beta_1", 0.9),
-                beta_2: f("beta_2", 0.999),
-                epsilon: f("epsilon", 1e-7),
-                amsgrad: c.get("amsgrad").and_then(Value::as_bool).unwrap_or(false),
-            },
-            lr,
-        )?,
-        _ => return Ok(None),
-    };
-    let outputs = model.graph().outputs().len();
-    let entries: Vec<Value> = match config.get("loss") {
-        Some(Value::Array(items)) => items.clone(),
-        Some(v @ (Value::String(_) | Value::Object(_))) => vec![v.clone(); outputs],
-        _ => return Ok(None),
-    };
-    if entries.len() != outputs {
-        return Ok(None);
-    }
-    let mut losses = Vec::with_capacity(outputs);
-    for entry in &entries {
-        if entry.is_null() {
-            losses.push(None);
-        } else {
-            match loss_from_value(entry) {
-                Some(l) => losses.push(Some(l)),
-                None => return Ok(None),
-            }
-        }
-    }
-    let mut compiled = Compiled::new(Arc::new(Mutex::new(optimizer)), losses);
-    if let Some(weights) = config.get("loss_weights").and_then(Value::as_array) {
-        let w: Option<Vec<f64>> = weights.iter().map(Value::as_f64).collect();
-        if let Some(w) = w.filter(|w| w.len() == outputs) {
-            compiled.loss_weights = w;
-        }
-    }
-    Ok(Some(compiled))
 }
