@@ -98,14 +98,6 @@ PACKAGE = Path(fg.__file__).parent
 # (an optional dependency, imported only when used).
 MAX_FUNCTION_IMPORTS = 5
 
-# Imports inside functions in files being rewritten on other branches: they import `saving`,
-# which no longer imports them back, so they can move to the top of their file. Temporary: the
-# lead empties this list after merging. Matched by file and statement (line numbers move as those
-# files are rewritten); the lines today are given in the comments.
-HOIST_LATER = {
-    ("optimizers/__init__.py", "from .. import saving"): 2,  # lines 756, 771
-    ("optimizers/schedules.py", "from .. import saving"): 2,  # lines 269, 286
-}
 
 
 def _module_name(path: Path) -> str:
@@ -143,25 +135,17 @@ def _has_comment(lines: list[str], lineno: int) -> bool:
 
 def test_few_imports_inside_functions_each_with_a_reason():
     counted, uncommented = [], []
-    allowed: dict[tuple[str, str], int] = {}
     for _, (path, tree) in _sources().items():
         relative = path.relative_to(PACKAGE).as_posix()
         lines = path.read_text().splitlines()
         for node in _function_imports(tree):
-            statement = ast.unparse(node)
-            key = (relative, statement)
-            if allowed.get(key, 0) < HOIST_LATER.get(key, 0):
-                allowed[key] = allowed.get(key, 0) + 1
-                continue
-            where = f"{relative}:{node.lineno}: {statement}"
+            where = f"{relative}:{node.lineno}: {ast.unparse(node)}"
             counted.append(where)
             if not _has_comment(lines, node.lineno):
                 uncommented.append(where)
     listing = "\n".join(counted)
     assert len(counted) <= MAX_FUNCTION_IMPORTS, f"{len(counted)} imports inside functions:\n{listing}"
     assert not uncommented, "imports inside functions need a comment saying why:\n" + "\n".join(uncommented)
-    hoisted = {key: budget - allowed.get(key, 0) for key, budget in HOIST_LATER.items() if allowed.get(key, 0) < budget}
-    assert not hoisted, f"hoisted already, lower these counts in HOIST_LATER: {hoisted}"
 
 
 def _resolve(module: str, is_package: bool, node: ast.ImportFrom | ast.Import, known: set[str]) -> list[str]:

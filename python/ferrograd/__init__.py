@@ -35,14 +35,6 @@ from .clipping import clip_by_global_norm, clip_by_value
 from .layers import Input, Layer
 from .models import Model, Sequential, load_model
 
-# The optimizers' modules are being rewritten on another branch; until they register their own
-# built-in classes (as every other module does where its classes are defined), it is done here.
-saving.register_builtins("keras.optimizers", saving.exported_classes(vars(optimizers), optimizers.Optimizer))
-saving.register_builtins(
-    "keras.optimizers.schedules",
-    saving.exported_classes(vars(optimizers.schedules), optimizers.schedules.LearningRateSchedule),
-)
-
 __version__ = "0.1.0"
 
 __all__ = [

@@ -199,16 +199,12 @@ def gradcheck(
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 class Optimizer:
-    def __init__(
-        self,
-        algorithm: str,
-        hyperparameters: dict[str, Any],
-        learning_rate: float | dict[str, Any],
-        weight_decay: float | None = None,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
-    ) -> None: ...
+    """The engine optimizer, from Keras's serialized form ``{"class_name", "config"}`` (or a name)."""
+
+    def __init__(self, config: dict[str, Any] | str) -> None: ...
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def class_name(self) -> str: ...
     def apply_gradients(self, pairs: Sequence[tuple[ArrayLike, Tensor]]) -> None: ...
     iterations: int
     @property
@@ -332,7 +328,7 @@ class Model:
     def compile(
         self,
         optimizer: Optimizer,
-        losses: Sequence[tuple[str, dict[str, Any]] | None],
+        losses: Sequence[dict[str, Any] | tuple[Any, str | None] | None],
         loss_weights: Sequence[float],
         metrics: Sequence[Sequence[Metric]],
         output_names: Sequence[str],

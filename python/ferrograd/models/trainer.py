@@ -23,8 +23,9 @@ from . import data as data_utils
 __all__ = ["Trainer"]
 
 
-def _engine_loss(identifier: Any) -> tuple[Any, Any] | None:
-    """A compile loss for the engine: ``(name, config)`` for a built-in loss (computed in Rust),
+def _engine_loss(identifier: Any) -> dict[str, Any] | tuple[Any, Any] | None:
+    """A compile loss for the engine: ``{"class_name", "config"}`` for a built-in loss (read and
+    computed in Rust),
     ``(callable, reduction)`` for a loss written in Python (a function returning per-sample
     losses, or a ``Loss`` subclass's ``call``), which the engine calls back."""
     if identifier is None:
@@ -35,11 +36,11 @@ def _engine_loss(identifier: Any) -> tuple[Any, Any] | None:
         config = loss.get_config()
         builtin = getattr(losses_module, name, None) is type(loss)
         if builtin and config.get("ignore_class") is None:
-            return name, config
+            return {"class_name": name, "config": config}
         return loss.call, loss.reduction
     name = getattr(loss, "__name__", None)
     if name is not None and getattr(losses_module, name, None) is loss:
-        return name, {}
+        return {"class_name": name, "config": {}}
     if callable(loss):
         return loss, "sum_over_batch_size"
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from .. import _core, saving
 
 __all__ = [
     "CosineDecay",
@@ -266,7 +266,6 @@ def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
     """The schedule as a JSON-compatible dict, in Keras's layout (a custom schedule under its
     registered name, see ``fg.saving.register_serializable``)."""
     if type(learning_rate_schedule) not in _BUILTIN.values():
-        from .. import saving
 
         return saving.serialize_keras_object(learning_rate_schedule)
     return {
@@ -283,7 +282,6 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
     class_name = config.get("class_name")
     if class_name in _BUILTIN and config.get("registered_name") is None and not custom_objects:
         return _BUILTIN[class_name].from_config(dict(config.get("config", {})))
-    from .. import saving
 
     try:
         schedule = saving.deserialize_keras_object(config, custom_objects=custom_objects)
@@ -295,3 +293,6 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
     if not isinstance(schedule, LearningRateSchedule):
         raise ValueError(f"'{class_name}' is a {type(schedule).__name__}, not a learning rate schedule")
     return schedule
+
+
+saving.register_builtins("keras.optimizers.schedules", saving.exported_classes(globals(), LearningRateSchedule))

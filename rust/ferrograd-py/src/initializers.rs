@@ -21,7 +21,7 @@ fn initialize(
     dtype: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
 ) -> PyResult<PyTensor> {
-    let config = to_json(config)?;
+    let config = to_json(config, "config")?;
     let init =
         Initializer::from_config(class_name, &Config::new(class_name, &config).py()?).py()?;
     let dtype = dtype_argument(dtype)?.unwrap_or(DType::F32);

@@ -93,7 +93,7 @@ impl PyLayer {
         config: &Bound<'_, PyAny>,
         inner: Option<Vec<PyRef<'_, PyLayer>>>,
     ) -> PyResult<PyLayer> {
-        let config = to_json(config)?;
+        let config = to_json(config, "config")?;
         let inner: Vec<Arc<dyn Layer>> = inner
             .unwrap_or_default()
             .iter()

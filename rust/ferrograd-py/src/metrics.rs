@@ -4,307 +4,16 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use ferrograd::metrics::{self, Curve, Metric, MetricKind, SummationMethod};
+use ferrograd::config::{Config, KerasObject};
+use ferrograd::metrics::{self, Metric, MetricKind};
 use ferrograd::Tensor;
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::to_tensor;
 use crate::errors::IntoPy;
+use crate::json::{to_json, to_py};
 use crate::tensor::{run, wrap, PyTensor};
-
-/// Constructor arguments read by name, with defaults; names left over are an error.
-struct Arguments<'a, 'py> {
-    owner: &'a str,
-    dict: &'a Bound<'py, PyDict>,
-    known: Vec<&'static str>,
-}
-
-impl<'a, 'py> Arguments<'a, 'py> {
-    fn new(owner: &'a str, dict: &'a Bound<'py, PyDict>) -> Self {
-        Arguments {
-            owner,
-            dict,
-            known: Vec::new(),
-        }
-    }
-
-    fn value(&mut self, key: &'static str) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.known.push(key);
-        Ok(self.dict.get_item(key)?.filter(|v| !v.is_none()))
-    }
-
-    fn extract<T: for<'b> FromPyObject<'b, 'py>>(
-        &mut self,
-        key: &'static str,
-        expected: &str,
-    ) -> PyResult<Option<T>> {
-        let owner = self.owner;
-        self.value(key)?
-            .map(|v| {
-                v.extract::<T>().map_err(|_| {
-                    PyTypeError::new_err(format!("{owner}: `{key}` must be {expected}, got {v}"))
-                })
-            })
-            .transpose()
-    }
-
-    fn float(&mut self, key: &'static str, default: f64) -> PyResult<f64> {
-        Ok(self.extract(key, "a number")?.unwrap_or(default))
-    }
-
-    fn required_float(&mut self, key: &'static str) -> PyResult<f64> {
-        self.extract(key, "a number")?.ok_or_else(|| {
-            PyTypeError::new_err(format!("{}: missing required argument `{key}`", self.owner))
-        })
-    }
-
-    fn count(&mut self, key: &'static str, default: usize) -> PyResult<usize> {
-        Ok(self.optional_count(key)?.unwrap_or(default))
-    }
-
-    fn optional_count(&mut self, key: &'static str) -> PyResult<Option<usize>> {
-        let owner = self.owner;
-        match self.extract::<i64>(key, "an integer")? {
-            Some(v) if v < 0 => Err(PyValueError::new_err(format!(
-                "{owner}: `{key}` must be a non-negative integer, got {v}"
-            ))),
-            v => Ok(v.map(|v| v as usize)),
-        }
-    }
-
-    fn axis(&mut self) -> PyResult<isize> {
-        Ok(self.extract("axis", "an integer")?.unwrap_or(-1))
-    }
-
-    fn bool(&mut self, key: &'static str, default: bool) -> PyResult<bool> {
-        Ok(self.extract(key, "a boolean")?.unwrap_or(default))
-    }
-
-    fn string(&mut self, key: &'static str, default: &str) -> PyResult<String> {
-        Ok(self
-            .extract(key, "a string")?
-            .unwrap_or_else(|| default.to_owned()))
-    }
-
-    /// `thresholds`: None (Keras's default), a number, or a list of numbers.
-    fn thresholds(&mut self) -> PyResult<Vec<f64>> {
-        let owner = self.owner;
-        let Some(value) = self.value("thresholds")? else {
-            return Ok(Vec::new());
-        };
-        if let Ok(single) = value.extract::<f64>() {
-            return Ok(vec![single]);
-        }
-        value.extract::<Vec<f64>>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "{owner}: `thresholds` must be None, a number or a list of numbers, got {value}"
-            ))
-        })
-    }
-
-    /// Fails on any argument that was not read.
-    fn finish(self) -> PyResult<()> {
-        for key in self.dict.keys() {
-            let key: String = key.extract()?;
-            if !self.known.contains(&key.as_str()) {
-                return Err(PyValueError::new_err(format!(
-                    "{}: argument not recognized: `{key}`; expected one of {:?}",
-                    self.owner, self.known
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A metric kind from its Keras class name and constructor arguments (Keras's defaults for the
-/// missing ones).
-fn parse_kind(class_name: &str, config: &Bound<'_, PyDict>) -> PyResult<MetricKind> {
-    let mut args = Arguments::new(class_name, config);
-    let kind = match class_name {
-        "BinaryAccuracy" => MetricKind::BinaryAccuracy {
-            threshold: args.float("threshold", 0.5)?,
-        },
-        "TopKCategoricalAccuracy" => MetricKind::TopKCategoricalAccuracy {
-            k: args.count("k", 5)?,
-        },
-        "SparseTopKCategoricalAccuracy" => MetricKind::SparseTopKCategoricalAccuracy {
-            k: args.count("k", 5)?,
-        },
-        "AUC" => MetricKind::Auc {
-            num_thresholds: args.count("num_thresholds", 200)?,
-            curve: Curve::parse(&args.string("curve", "ROC")?).py()?,
-            summation_method: SummationMethod::parse(
-                &args.string("summation_method", "interpolation")?,
-            )
-            .py()?,
-            from_logits: args.bool("from_logits", false)?,
-        },
-        "Precision" => MetricKind::Precision {
-            thresholds: args.thresholds()?,
-            top_k: args.optional_count("top_k")?,
-            class_id: args.optional_count("class_id")?,
-        },
-        "Recall" => MetricKind::Recall {
-            thresholds: args.thresholds()?,
-            top_k: args.optional_count("top_k")?,
-            class_id: args.optional_count("class_id")?,
-        },
-        "TruePositives" => MetricKind::TruePositives {
-            thresholds: args.thresholds()?,
-        },
-        "FalsePositives" => MetricKind::FalsePositives {
-            thresholds: args.thresholds()?,
-        },
-        "TrueNegatives" => MetricKind::TrueNegatives {
-            thresholds: args.thresholds()?,
-        },
-        "FalseNegatives" => MetricKind::FalseNegatives {
-            thresholds: args.thresholds()?,
-        },
-        "PrecisionAtRecall" => MetricKind::PrecisionAtRecall {
-            recall: args.required_float("recall")?,
-            num_thresholds: args.count("num_thresholds", 200)?,
-            class_id: args.optional_count("class_id")?,
-        },
-        "RecallAtPrecision" => MetricKind::RecallAtPrecision {
-            precision: args.required_float("precision")?,
-            num_thresholds: args.count("num_thresholds", 200)?,
-            class_id: args.optional_count("class_id")?,
-        },
-        "SensitivityAtSpecificity" => MetricKind::SensitivityAtSpecificity {
-            specificity: args.required_float("specificity")?,
-            num_thresholds: args.count("num_thresholds", 200)?,
-            class_id: args.optional_count("class_id")?,
-        },
-        "SpecificityAtSensitivity" => MetricKind::SpecificityAtSensitivity {
-            sensitivity: args.required_float("sensitivity")?,
-            num_thresholds: args.count("num_thresholds", 200)?,
-            class_id: args.optional_count("class_id")?,
-        },
-        "CosineSimilarity" => MetricKind::CosineSimilarity { axis: args.axis()? },
-        "BinaryCrossentropy" => MetricKind::BinaryCrossentropy {
-            from_logits: args.bool("from_logits", false)?,
-            label_smoothing: args.float("label_smoothing", 0.0)?,
-        },
-        "CategoricalCrossentropy" => MetricKind::CategoricalCrossentropy {
-            from_logits: args.bool("from_logits", false)?,
-            label_smoothing: args.float("label_smoothing", 0.0)?,
-            axis: args.axis()?,
-        },
-        "SparseCategoricalCrossentropy" => MetricKind::SparseCategoricalCrossentropy {
-            from_logits: args.bool("from_logits", false)?,
-            axis: args.axis()?,
-        },
-        // The parameterless classes (and unknown names, which name the valid classes).
-        other => MetricKind::default_for_class(other).py()?,
-    };
-    args.finish()?;
-    Ok(kind)
-}
-
-/// The constructor arguments of `kind` under Keras's names (what `parse_kind` reads back).
-fn kind_config<'py>(py: Python<'py>, kind: &MetricKind) -> PyResult<Bound<'py, PyDict>> {
-    let config = PyDict::new(py);
-    let thresholds = |t: &Vec<f64>| -> Option<Vec<f64>> {
-        if t.is_empty() {
-            None
-        } else {
-            Some(t.clone())
-        }
-    };
-    match kind {
-        MetricKind::BinaryAccuracy { threshold } => config.set_item("threshold", threshold)?,
-        MetricKind::TopKCategoricalAccuracy { k }
-        | MetricKind::SparseTopKCategoricalAccuracy { k } => config.set_item("k", k)?,
-        MetricKind::Auc {
-            num_thresholds,
-            curve,
-            summation_method,
-            from_logits,
-        } => {
-            config.set_item("num_thresholds", num_thresholds)?;
-            config.set_item("curve", curve.name())?;
-            config.set_item("summation_method", summation_method.name())?;
-            config.set_item("from_logits", from_logits)?;
-        }
-        MetricKind::Precision {
-            thresholds: t,
-            top_k,
-            class_id,
-        }
-        | MetricKind::Recall {
-            thresholds: t,
-            top_k,
-            class_id,
-        } => {
-            config.set_item("thresholds", thresholds(t))?;
-            config.set_item("top_k", top_k)?;
-            config.set_item("class_id", class_id)?;
-        }
-        MetricKind::TruePositives { thresholds: t }
-        | MetricKind::FalsePositives { thresholds: t }
-        | MetricKind::TrueNegatives { thresholds: t }
-        | MetricKind::FalseNegatives { thresholds: t } => {
-            config.set_item("thresholds", thresholds(t))?
-        }
-        MetricKind::PrecisionAtRecall {
-            recall: value,
-            num_thresholds,
-            class_id,
-        }
-        | MetricKind::RecallAtPrecision {
-            precision: value,
-            num_thresholds,
-            class_id,
-        }
-        | MetricKind::SensitivityAtSpecificity {
-            specificity: value,
-            num_thresholds,
-            class_id,
-        }
-        | MetricKind::SpecificityAtSensitivity {
-            sensitivity: value,
-            num_thresholds,
-            class_id,
-        } => {
-            let key = match kind {
-                MetricKind::PrecisionAtRecall { .. } => "recall",
-                MetricKind::RecallAtPrecision { .. } => "precision",
-                MetricKind::SensitivityAtSpecificity { .. } => "specificity",
-                _ => "sensitivity",
-            };
-            config.set_item(key, value)?;
-            config.set_item("num_thresholds", num_thresholds)?;
-            config.set_item("class_id", class_id)?;
-        }
-        MetricKind::CosineSimilarity { axis } => config.set_item("axis", axis)?,
-        MetricKind::BinaryCrossentropy {
-            from_logits,
-            label_smoothing,
-        } => {
-            config.set_item("from_logits", from_logits)?;
-            config.set_item("label_smoothing", label_smoothing)?;
-        }
-        MetricKind::CategoricalCrossentropy {
-            from_logits,
-            label_smoothing,
-            axis,
-        } => {
-            config.set_item("from_logits", from_logits)?;
-            config.set_item("label_smoothing", label_smoothing)?;
-            config.set_item("axis", axis)?;
-        }
-        MetricKind::SparseCategoricalCrossentropy { from_logits, axis } => {
-            config.set_item("from_logits", from_logits)?;
-            config.set_item("axis", axis)?;
-        }
-        _ => {}
-    }
-    Ok(config)
-}
 
 /// An optional array-like argument as a tensor.
 fn optional_tensor(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Tensor>> {
@@ -348,7 +57,8 @@ impl PyMetric {
     /// under.
     #[new]
     fn new(kind: &str, config: &Bound<'_, PyDict>, name: &str) -> PyResult<Self> {
-        let kind = parse_kind(kind, config)?;
+        let config = to_json(config, "config")?;
+        let kind = MetricKind::from_config(kind, &Config::new(kind, &config).py()?).py()?;
         Ok(PyMetric::wrap(Metric::new(kind, name).py()?))
     }
 
@@ -438,9 +148,9 @@ impl PyMetric {
     }
 
     /// The constructor arguments under Keras's names.
-    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let kind = self.lock().kind().clone();
-        kind_config(py, &kind)
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let config = self.lock().kind().to_config();
+        to_py(py, &serde_json::Value::Object(config))
     }
 
     /// An independent copy, with the current state.

@@ -6,80 +6,31 @@
 
 use std::sync::Arc;
 
-use ferrograd::losses::{Loss, Reduction};
+use ferrograd::config::deserialize;
+use ferrograd::losses::{ReducedLoss, Reduction};
 use ferrograd::model::{Compiled, CompiledLoss, Data, Graph, Logs, Model, ValueRef};
 use ferrograd::{DType, Tensor};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::convert::{parse_dtype, to_tensor};
 use crate::data::{column, columns};
 use crate::errors::{stash, IntoPy};
+use crate::json::to_json;
 use crate::layers::{shape_from_py, PyLayer};
 use crate::metrics::PyMetric;
 use crate::optimizers::PyOptimizer;
 use crate::tensor::PyTensor;
 
-/// A loss from Keras's name and its config (`from_logits`, `label_smoothing`, `axis`, `delta`).
-fn parse_loss(name: &str, config: &Bound<'_, PyDict>) -> PyResult<Loss> {
-    let mut loss = Loss::from_name(name).py()?;
-    let float = |key: &str| -> PyResult<Option<f64>> {
-        Ok(match config.get_item(key)? {
-            Some(v) if !v.is_none() => Some(v.extract()?),
-            _ => None,
-        })
-    };
-    let flag = |key: &str| -> PyResult<Option<bool>> {
-        config.get_item(key)?.map(|v| v.is_truthy()).transpose()
-    };
-    let int_axis = |key: &str| -> PyResult<Option<isize>> {
-        Ok(match config.get_item(key)? {
-            Some(v) if !v.is_none() => Some(v.extract()?),
-            _ => None,
-        })
-    };
-    match &mut loss {
-        Loss::Huber { delta } => *delta = float("delta")?.unwrap_or(*delta),
-        Loss::BinaryCrossentropy {
-            from_logits,
-            label_smoothing,
-            axis,
-        }
-        | Loss::CategoricalCrossentropy {
-            from_logits,
-            label_smoothing,
-            axis,
-        } => {
-            *from_logits = flag("from_logits")?.unwrap_or(*from_logits);
-            *label_smoothing = float("label_smoothing")?.unwrap_or(*label_smoothing);
-            *axis = int_axis("axis")?.unwrap_or(*axis);
-        }
-        Loss::SparseCategoricalCrossentropy { from_logits, axis } => {
-            *from_logits = flag("from_logits")?.unwrap_or(*from_logits);
-            *axis = int_axis("axis")?.unwrap_or(*axis);
-        }
-        Loss::CosineSimilarity { axis } => *axis = int_axis("axis")?.unwrap_or(*axis),
-        _ => {}
+/// A compile loss from Python: a serialized built-in loss (`{"class_name": ..., "config":
+/// {...}}`, read by the engine), or `(callable, reduction)` for a Python loss function
+/// returning per-sample values, which the engine calls with the GIL.
+fn compiled_loss(spec: &Bound<'_, PyAny>) -> PyResult<CompiledLoss> {
+    if spec.is_instance_of::<PyDict>() || spec.is_instance_of::<PyString>() {
+        let loss: ReducedLoss = deserialize(&to_json(spec, "loss")?).py()?;
+        return Ok(loss.into());
     }
-    Ok(loss)
-}
-
-/// A compile loss from Python: `(name, config)` for a built-in loss, or `(callable, reduction)`
-/// for a Python loss function returning per-sample values, which the engine calls with the GIL.
-fn parse_compiled_loss(spec: &Bound<'_, PyAny>) -> PyResult<CompiledLoss> {
     let (first, second): (Bound<'_, PyAny>, Bound<'_, PyAny>) = spec.extract()?;
-    if let Ok(name) = first.extract::<String>() {
-        let config = second.cast::<PyDict>()?;
-        let reduction = match config.get_item("reduction")? {
-            Some(r) if !r.is_none() => Reduction::from_name(Some(&r.extract::<String>()?)).py()?,
-            Some(_) => Reduction::None,
-            None => Reduction::SumOverBatchSize,
-        };
-        return Ok(CompiledLoss::Builtin {
-            loss: parse_loss(&name, config)?,
-            reduction,
-        });
-    }
     let reduction = Reduction::from_name(second.extract::<Option<String>>()?.as_deref()).py()?;
     let function: Py<PyAny> = first.unbind();
     let per_sample = move |y_true: &Tensor, y_pred: &Tensor| -> ferrograd::Result<Tensor> {
@@ -308,8 +259,8 @@ impl PyModel {
         PyList::new(py, out.into_iter().map(PyTensor::new))
     }
 
-    /// Keras's `compile`: the optimizer (shared), per output a loss — `(name, config)`,
-    /// `(callable, reduction)` or None —
+    /// Keras's `compile`: the optimizer (shared), per output a loss — a serialized built-in
+    /// loss, `(callable, reduction)` or None —
     /// loss weights, metrics (each copied fresh) and output names.
     fn compile(
         &mut self,
@@ -321,7 +272,7 @@ impl PyModel {
     ) -> PyResult<()> {
         let losses = losses
             .into_iter()
-            .map(|l| l.map(|spec| parse_compiled_loss(&spec)).transpose())
+            .map(|l| l.map(|spec| compiled_loss(&spec)).transpose())
             .collect::<PyResult<Vec<_>>>()?;
         let metrics = metrics
             .into_iter()

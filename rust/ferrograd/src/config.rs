@@ -177,6 +177,14 @@ impl<'a> Config<'a> {
         self.get(key).is_some()
     }
 
+    /// Whether `key` is there and explicitly null (Keras's `None`, which for a few keys, such as
+    /// a loss's `reduction`, means something other than the default).
+    pub fn is_null(&self, key: &str) -> bool {
+        self.map
+            .and_then(|m| m.get(key))
+            .is_some_and(Value::is_null)
+    }
+
     pub fn usize(&self, key: &str) -> Result<usize> {
         self.get(key)
             .and_then(as_usize)

@@ -35,7 +35,7 @@ pub use crossentropy::{
 };
 pub use ctc::{ctc, ctc_loss};
 pub use hinge::{categorical_hinge, hinge, squared_hinge};
-pub use loss::Loss;
+pub use loss::{Loss, ReducedLoss};
 pub use reduction::Reduction;
 pub use regression::{
     cosine_similarity, huber, kl_divergence, log_cosh, mean_absolute_error,

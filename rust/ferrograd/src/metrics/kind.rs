@@ -1,6 +1,9 @@
 //! [`MetricKind`]: which Keras metric class, with its parameters, plus Keras's string names for
 //! them (`keras.metrics.get`'s `ALL_OBJECTS_DICT`) and the validation its constructors do.
 
+use serde_json::{json, Map, Value};
+
+use crate::config::{object, Config, KerasObject};
 use crate::error::{Error, Result};
 use crate::losses::Loss;
 
@@ -691,6 +694,247 @@ fn check_thresholds(op: &'static str, thresholds: &[f64]) -> Result<()> {
     Ok(())
 }
 
+/// `thresholds`: missing or null (Keras's default, stored as an empty list), a number, or a
+/// list of numbers.
+fn thresholds(c: &Config<'_>) -> Result<Vec<f64>> {
+    match c.get("thresholds") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(_)) => c.f64s("thresholds"),
+        Some(_) => Ok(vec![c.f64("thresholds")?]),
+    }
+}
+
+/// Keras's `thresholds=None` for an empty list.
+fn thresholds_value(thresholds: &[f64]) -> Value {
+    if thresholds.is_empty() {
+        Value::Null
+    } else {
+        json!(thresholds)
+    }
+}
+
+/// Keras's metric classes (`keras/src/metrics/*.py`) with their config keys and defaults;
+/// string names (`"mse"`, `"auc"`, ...) give the class with its defaults, as
+/// `keras.metrics.get`. `name` and `dtype` belong to the [`super::Metric`], not the kind.
+/// AUC's `multi_label`, `num_labels`, `label_weights` and explicit `thresholds` are refused
+/// when set: the engine computes the single-label AUC over evenly spaced thresholds.
+impl KerasObject for MetricKind {
+    const MODULE: &'static str = "keras.metrics";
+
+    fn class_name(&self) -> &'static str {
+        MetricKind::class_name(self)
+    }
+
+    fn to_config(&self) -> Map<String, Value> {
+        match self {
+            MetricKind::BinaryAccuracy { threshold } => object([("threshold", json!(threshold))]),
+            MetricKind::TopKCategoricalAccuracy { k }
+            | MetricKind::SparseTopKCategoricalAccuracy { k } => object([("k", json!(k))]),
+            MetricKind::Auc {
+                num_thresholds,
+                curve,
+                summation_method,
+                from_logits,
+            } => object([
+                ("num_thresholds", json!(num_thresholds)),
+                ("curve", json!(curve.name())),
+                ("summation_method", json!(summation_method.name())),
+                ("multi_label", json!(false)),
+                ("num_labels", Value::Null),
+                ("label_weights", Value::Null),
+                ("from_logits", json!(from_logits)),
+            ]),
+            MetricKind::Precision {
+                thresholds,
+                top_k,
+                class_id,
+            }
+            | MetricKind::Recall {
+                thresholds,
+                top_k,
+                class_id,
+            } => object([
+                ("thresholds", thresholds_value(thresholds)),
+                ("top_k", json!(top_k)),
+                ("class_id", json!(class_id)),
+            ]),
+            MetricKind::TruePositives { thresholds }
+            | MetricKind::FalsePositives { thresholds }
+            | MetricKind::TrueNegatives { thresholds }
+            | MetricKind::FalseNegatives { thresholds } => {
+                object([("thresholds", thresholds_value(thresholds))])
+            }
+            MetricKind::PrecisionAtRecall {
+                recall: value,
+                num_thresholds,
+                class_id,
+            }
+            | MetricKind::RecallAtPrecision {
+                precision: value,
+                num_thresholds,
+                class_id,
+            }
+            | MetricKind::SensitivityAtSpecificity {
+                specificity: value,
+                num_thresholds,
+                class_id,
+            }
+            | MetricKind::SpecificityAtSensitivity {
+                sensitivity: value,
+                num_thresholds,
+                class_id,
+            } => object([
+                (self.target_key().unwrap_or("value"), json!(value)),
+                ("num_thresholds", json!(num_thresholds)),
+                ("class_id", json!(class_id)),
+            ]),
+            MetricKind::CosineSimilarity { axis } => object([("axis", json!(axis))]),
+            MetricKind::BinaryCrossentropy {
+                from_logits,
+                label_smoothing,
+            } => object([
+                ("from_logits", json!(from_logits)),
+                ("label_smoothing", json!(label_smoothing)),
+            ]),
+            MetricKind::CategoricalCrossentropy {
+                from_logits,
+                label_smoothing,
+                axis,
+            } => object([
+                ("from_logits", json!(from_logits)),
+                ("label_smoothing", json!(label_smoothing)),
+                ("axis", json!(axis)),
+            ]),
+            MetricKind::SparseCategoricalCrossentropy { from_logits, axis } => {
+                object([("from_logits", json!(from_logits)), ("axis", json!(axis))])
+            }
+            _ => Map::new(),
+        }
+    }
+
+    fn from_config(class_name: &str, c: &Config<'_>) -> Result<MetricKind> {
+        let class = if MetricKind::CLASS_NAMES.contains(&class_name) {
+            class_name
+        } else if MetricKind::NAMES.contains(&class_name) {
+            MetricKind::from_name(class_name)?.class_name()
+        } else {
+            // An unknown class: the error lists the valid classes.
+            return MetricKind::default_for_class(class_name);
+        };
+        let num_thresholds = || c.usize_or("num_thresholds", 200);
+        let kind = match class {
+            "BinaryAccuracy" => MetricKind::BinaryAccuracy {
+                threshold: c.f64_or("threshold", 0.5)?,
+            },
+            "TopKCategoricalAccuracy" => MetricKind::TopKCategoricalAccuracy {
+                k: c.usize_or("k", 5)?,
+            },
+            "SparseTopKCategoricalAccuracy" => MetricKind::SparseTopKCategoricalAccuracy {
+                k: c.usize_or("k", 5)?,
+            },
+            "AUC" => {
+                for key in ["num_labels", "label_weights", "thresholds"] {
+                    if c.has(key) {
+                        return Err(Error::argument(
+                            "AUC",
+                            format!("`{key}` is not supported; use num_thresholds"),
+                        ));
+                    }
+                }
+                if c.bool_or("multi_label", false)? {
+                    return Err(Error::argument(
+                        "AUC",
+                        "multi_label=True is not supported".to_string(),
+                    ));
+                }
+                MetricKind::Auc {
+                    num_thresholds: num_thresholds()?,
+                    curve: Curve::parse(c.str_or("curve", "ROC")?)?,
+                    summation_method: SummationMethod::parse(
+                        c.str_or("summation_method", "interpolation")?,
+                    )?,
+                    from_logits: c.bool_or("from_logits", false)?,
+                }
+            }
+            "Precision" => MetricKind::Precision {
+                thresholds: thresholds(c)?,
+                top_k: c.opt_usize("top_k")?,
+                class_id: c.opt_usize("class_id")?,
+            },
+            "Recall" => MetricKind::Recall {
+                thresholds: thresholds(c)?,
+                top_k: c.opt_usize("top_k")?,
+                class_id: c.opt_usize("class_id")?,
+            },
+            "TruePositives" => MetricKind::TruePositives {
+                thresholds: thresholds(c)?,
+            },
+            "FalsePositives" => MetricKind::FalsePositives {
+                thresholds: thresholds(c)?,
+            },
+            "TrueNegatives" => MetricKind::TrueNegatives {
+                thresholds: thresholds(c)?,
+            },
+            "FalseNegatives" => MetricKind::FalseNegatives {
+                thresholds: thresholds(c)?,
+            },
+            "PrecisionAtRecall" => MetricKind::PrecisionAtRecall {
+                recall: c.f64("recall")?,
+                num_thresholds: num_thresholds()?,
+                class_id: c.opt_usize("class_id")?,
+            },
+            "RecallAtPrecision" => MetricKind::RecallAtPrecision {
+                precision: c.f64("precision")?,
+                num_thresholds: num_thresholds()?,
+                class_id: c.opt_usize("class_id")?,
+            },
+            "SensitivityAtSpecificity" => MetricKind::SensitivityAtSpecificity {
+                specificity: c.f64("specificity")?,
+                num_thresholds: num_thresholds()?,
+                class_id: c.opt_usize("class_id")?,
+            },
+            "SpecificityAtSensitivity" => MetricKind::SpecificityAtSensitivity {
+                sensitivity: c.f64("sensitivity")?,
+                num_thresholds: num_thresholds()?,
+                class_id: c.opt_usize("class_id")?,
+            },
+            "CosineSimilarity" => MetricKind::CosineSimilarity {
+                axis: c.int_or("axis", -1)?,
+            },
+            "BinaryCrossentropy" => MetricKind::BinaryCrossentropy {
+                from_logits: c.bool_or("from_logits", false)?,
+                label_smoothing: c.f64_or("label_smoothing", 0.0)?,
+            },
+            "CategoricalCrossentropy" => MetricKind::CategoricalCrossentropy {
+                from_logits: c.bool_or("from_logits", false)?,
+                label_smoothing: c.f64_or("label_smoothing", 0.0)?,
+                axis: c.int_or("axis", -1)?,
+            },
+            "SparseCategoricalCrossentropy" => MetricKind::SparseCategoricalCrossentropy {
+                from_logits: c.bool_or("from_logits", false)?,
+                axis: c.int_or("axis", -1)?,
+            },
+            // The classes without parameters.
+            other => MetricKind::default_for_class(other)?,
+        };
+        kind.validate()?;
+        Ok(kind)
+    }
+}
+
+impl MetricKind {
+    /// The config key of an "at" metric's target value (`"recall"` for `PrecisionAtRecall`).
+    pub fn target_key(&self) -> Option<&'static str> {
+        match self {
+            MetricKind::PrecisionAtRecall { .. } => Some("recall"),
+            MetricKind::RecallAtPrecision { .. } => Some("precision"),
+            MetricKind::SensitivityAtSpecificity { .. } => Some("specificity"),
+            MetricKind::SpecificityAtSensitivity { .. } => Some("sensitivity"),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,5 +1002,52 @@ mod tests {
         assert!(message.contains("1.5"), "{message}");
         assert!(Curve::parse("pr").unwrap() == Curve::Pr);
         assert!(SummationMethod::parse("trapezoid").is_err());
+    }
+
+    #[test]
+    fn keras_configs_round_trip() {
+        use crate::config::{deserialize, serialize};
+        for &class in MetricKind::CLASS_NAMES {
+            let kind = match MetricKind::default_for_class(class) {
+                Ok(kind) => kind,
+                Err(_) => deserialize(&json!({"class_name": class, "config": {
+                    "recall": 0.5, "precision": 0.5, "specificity": 0.5, "sensitivity": 0.5}}))
+                .unwrap(),
+            };
+            assert_eq!(
+                deserialize::<MetricKind>(&serialize(&kind)).unwrap(),
+                kind,
+                "{class}"
+            );
+        }
+        // As Keras 3 writes `keras.metrics.Precision(thresholds=[0.3, 0.7], class_id=1)`.
+        let precision = json!({"class_name": "Precision", "config": {"name": "precision",
+            "dtype": "float32", "thresholds": [0.3, 0.7], "top_k": null, "class_id": 1}});
+        assert_eq!(
+            deserialize::<MetricKind>(&precision).unwrap(),
+            MetricKind::Precision {
+                thresholds: vec![0.3, 0.7],
+                top_k: None,
+                class_id: Some(1)
+            }
+        );
+        let single = json!({"class_name": "TruePositives", "config": {"thresholds": 0.25}});
+        assert_eq!(
+            deserialize::<MetricKind>(&single).unwrap(),
+            MetricKind::TruePositives {
+                thresholds: vec![0.25]
+            }
+        );
+        assert_eq!(
+            deserialize::<MetricKind>(&json!("mae")).unwrap(),
+            MetricKind::MeanAbsoluteError
+        );
+        let multi = json!({"class_name": "AUC", "config": {"multi_label": true}});
+        assert!(deserialize::<MetricKind>(&multi).is_err());
+        let missing = json!({"class_name": "PrecisionAtRecall", "config": {}});
+        let message = deserialize::<MetricKind>(&missing).unwrap_err().to_string();
+        assert!(message.contains("'recall'"), "{message}");
+        let bad = json!({"class_name": "BinaryAccuracy", "config": {"threshold": 1.5}});
+        assert!(deserialize::<MetricKind>(&bad).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! [`Metric`]: a [`MetricKind`] with its logged name and running state.
 
 use ndarray::ArrayD;
+use serde_json::{json, Map, Value};
 
 use super::accuracy::{
     accuracy_values, binary_accuracy_values, categorical_accuracy_values,
@@ -10,6 +11,7 @@ use super::accuracy::{
 use super::confusion::{max_under_constraint, Confusion, Thresholds};
 use super::mean::{batch_totals, Reduce};
 use super::{align, divide_no_nan, values_as, MetricKind};
+use crate::config::{Config, KerasObject};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -392,6 +394,29 @@ impl Metric {
             },
             other => other,
         }
+    }
+}
+
+/// A metric as Keras serializes it: its kind's config with the metric's `name`. Reading gives
+/// a fresh metric (empty state); a missing name is the class's default name.
+impl KerasObject for Metric {
+    const MODULE: &'static str = "keras.metrics";
+
+    fn class_name(&self) -> &'static str {
+        self.kind.class_name()
+    }
+
+    fn to_config(&self) -> Map<String, Value> {
+        let mut config = Map::new();
+        config.insert("name".to_string(), json!(self.name));
+        config.extend(self.kind.to_config());
+        config
+    }
+
+    fn from_config(class_name: &str, c: &Config<'_>) -> Result<Metric> {
+        let kind = MetricKind::from_config(class_name, c)?;
+        let name = c.str_or("name", kind.default_name())?.to_string();
+        Metric::new(kind, name)
     }
 }
 

@@ -50,6 +50,7 @@ use crate::optim::Optimizer;
 use crate::tensor::Tensor;
 use crate::threads;
 
+mod compile_config;
 mod data;
 mod graph;
 mod insight;

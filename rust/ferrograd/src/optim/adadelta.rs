@@ -7,8 +7,10 @@
 //! ```
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use serde_json::{json, Map, Value};
 
 use super::{check_non_negative, check_range, take_slots, Step, UpdateRule};
+use crate::config::{object, Config};
 use crate::error::Result;
 use crate::tensor::Element;
 
@@ -25,6 +27,25 @@ impl Default for Adadelta {
             rho: 0.95,
             epsilon: 1e-7,
         }
+    }
+}
+
+impl Adadelta {
+    /// Keras's default learning rate of `Adadelta`.
+    pub const LEARNING_RATE: f64 = 0.001;
+
+    /// The rule from `Adadelta`'s config, Keras's defaults for missing keys.
+    pub fn from_config(c: &Config<'_>) -> Result<Adadelta> {
+        let d = Adadelta::default();
+        Ok(Adadelta {
+            rho: c.f64_or("rho", d.rho)?,
+            epsilon: c.f64_or("epsilon", d.epsilon)?,
+        })
+    }
+
+    /// `Adadelta`'s hyperparameters under Keras's names.
+    pub fn to_config(&self) -> Map<String, Value> {
+        object([("rho", json!(self.rho)), ("epsilon", json!(self.epsilon))])
     }
 }
 

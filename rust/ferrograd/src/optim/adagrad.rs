@@ -6,8 +6,10 @@
 //! PyTorch starts the accumulator at 0 and adds epsilon (1e-10) outside the square root.
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use serde_json::{json, Map, Value};
 
 use super::{check_non_negative, take_slots, Step, UpdateRule};
+use crate::config::{object, Config};
 use crate::error::Result;
 use crate::tensor::Element;
 
@@ -24,6 +26,32 @@ impl Default for Adagrad {
             initial_accumulator_value: 0.1,
             epsilon: 1e-7,
         }
+    }
+}
+
+impl Adagrad {
+    /// Keras's default learning rate of `Adagrad`.
+    pub const LEARNING_RATE: f64 = 0.001;
+
+    /// The rule from `Adagrad`'s config, Keras's defaults for missing keys.
+    pub fn from_config(c: &Config<'_>) -> Result<Adagrad> {
+        let d = Adagrad::default();
+        Ok(Adagrad {
+            initial_accumulator_value: c
+                .f64_or("initial_accumulator_value", d.initial_accumulator_value)?,
+            epsilon: c.f64_or("epsilon", d.epsilon)?,
+        })
+    }
+
+    /// `Adagrad`'s hyperparameters under Keras's names.
+    pub fn to_config(&self) -> Map<String, Value> {
+        object([
+            (
+                "initial_accumulator_value",
+                json!(self.initial_accumulator_value),
+            ),
+            ("epsilon", json!(self.epsilon)),
+        ])
     }
 }
 

@@ -11,8 +11,10 @@
 //! AdamW is this rule with Keras's decoupled weight decay (see [`super::Optimizer::adamw`]).
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use serde_json::{json, Map, Value};
 
 use super::{check_non_negative, check_range, take_slots, Step, UpdateRule};
+use crate::config::{object, Config};
 use crate::error::Result;
 use crate::tensor::Element;
 
@@ -33,6 +35,32 @@ impl Default for Adam {
             epsilon: 1e-7,
             amsgrad: false,
         }
+    }
+}
+
+impl Adam {
+    /// Keras's default learning rate of `Adam` and `AdamW`.
+    pub const LEARNING_RATE: f64 = 0.001;
+
+    /// The rule from `Adam`'s (or `AdamW`'s) config, Keras's defaults for missing keys.
+    pub fn from_config(c: &Config<'_>) -> Result<Adam> {
+        let d = Adam::default();
+        Ok(Adam {
+            beta_1: c.f64_or("beta_1", d.beta_1)?,
+            beta_2: c.f64_or("beta_2", d.beta_2)?,
+            epsilon: c.f64_or("epsilon", d.epsilon)?,
+            amsgrad: c.bool_or("amsgrad", d.amsgrad)?,
+        })
+    }
+
+    /// `Adam`'s hyperparameters under Keras's names.
+    pub fn to_config(&self) -> Map<String, Value> {
+        object([
+            ("beta_1", json!(self.beta_1)),
+            ("beta_2", json!(self.beta_2)),
+            ("epsilon", json!(self.epsilon)),
+            ("amsgrad", json!(self.amsgrad)),
+        ])
     }
 }
 

@@ -6,8 +6,10 @@
 //! ```
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use serde_json::{json, Map, Value};
 
 use super::{check_non_negative, check_range, take_slots, Step, UpdateRule};
+use crate::config::{object, Config};
 use crate::error::Result;
 use crate::tensor::Element;
 
@@ -26,6 +28,30 @@ impl Default for Adamax {
             beta_2: 0.999,
             epsilon: 1e-7,
         }
+    }
+}
+
+impl Adamax {
+    /// Keras's default learning rate of `Adamax`.
+    pub const LEARNING_RATE: f64 = 0.001;
+
+    /// The rule from `Adamax`'s config, Keras's defaults for missing keys.
+    pub fn from_config(c: &Config<'_>) -> Result<Adamax> {
+        let d = Adamax::default();
+        Ok(Adamax {
+            beta_1: c.f64_or("beta_1", d.beta_1)?,
+            beta_2: c.f64_or("beta_2", d.beta_2)?,
+            epsilon: c.f64_or("epsilon", d.epsilon)?,
+        })
+    }
+
+    /// `Adamax`'s hyperparameters under Keras's names.
+    pub fn to_config(&self) -> Map<String, Value> {
+        object([
+            ("beta_1", json!(self.beta_1)),
+            ("beta_2", json!(self.beta_2)),
+            ("epsilon", json!(self.epsilon)),
+        ])
     }
 }
 

@@ -5,8 +5,10 @@
 //! ```
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use serde_json::{json, Map, Value};
 
 use super::{check_range, sign, take_slots, Step, UpdateRule};
+use crate::config::{object, Config};
 use crate::error::{Error, Result};
 use crate::tensor::Element;
 
@@ -23,6 +25,28 @@ impl Default for Lion {
             beta_1: 0.9,
             beta_2: 0.99,
         }
+    }
+}
+
+impl Lion {
+    /// Keras's default learning rate of `Lion`.
+    pub const LEARNING_RATE: f64 = 0.001;
+
+    /// The rule from `Lion`'s config, Keras's defaults for missing keys.
+    pub fn from_config(c: &Config<'_>) -> Result<Lion> {
+        let d = Lion::default();
+        Ok(Lion {
+            beta_1: c.f64_or("beta_1", d.beta_1)?,
+            beta_2: c.f64_or("beta_2", d.beta_2)?,
+        })
+    }
+
+    /// `Lion`'s hyperparameters under Keras's names.
+    pub fn to_config(&self) -> Map<String, Value> {
+        object([
+            ("beta_1", json!(self.beta_1)),
+            ("beta_2", json!(self.beta_2)),
+        ])
     }
 }
 

@@ -56,6 +56,7 @@ mod adagrad;
 mod adam;
 mod adamax;
 pub mod clip;
+mod config;
 mod lion;
 mod nadam;
 mod rmsprop;
@@ -67,6 +68,7 @@ pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use clip::{clip_by_global_norm, clip_by_norm, clip_by_value, Clip};
+pub use config::OPTIMIZER_CLASSES;
 pub use lion::Lion;
 pub use nadam::Nadam;
 pub use rmsprop::RmsProp;
@@ -112,8 +114,11 @@ pub enum Algorithm {
     RmsProp(RmsProp),
     Adagrad(Adagrad),
     Adadelta(Adadelta),
-    /// Adam, and AdamW (Adam with decoupled weight decay; see [`Optimizer::adamw`]).
     Adam(Adam),
+    /// Keras's `AdamW`: the Adam rule, with the optimizer's decoupled weight decay (Keras's
+    /// default 0.004; see [`Optimizer::adamw`]). Its own variant so that its config is written
+    /// back under its class name; its slots and state are Adam's.
+    AdamW(Adam),
     Adamax(Adamax),
     Nadam(Nadam),
     Lion(Lion),
@@ -127,6 +132,7 @@ macro_rules! with_rule {
             Algorithm::Adagrad($rule) => $body,
             Algorithm::Adadelta($rule) => $body,
             Algorithm::Adam($rule) => $body,
+            Algorithm::AdamW($rule) => $body,
             Algorithm::Adamax($rule) => $body,
             Algorithm::Nadam($rule) => $body,
             Algorithm::Lion($rule) => $body,
@@ -266,7 +272,7 @@ impl Optimizer {
         learning_rate: impl Into<LearningRate>,
         weight_decay: f64,
     ) -> Result<Self> {
-        Optimizer::new(adam, learning_rate)?.with_weight_decay(Some(weight_decay))
+        Optimizer::new(Algorithm::AdamW(adam), learning_rate)?.with_weight_decay(Some(weight_decay))
     }
 
     /// Sets the decoupled weight decay (`None` for none).

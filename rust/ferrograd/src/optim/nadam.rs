@@ -8,8 +8,10 @@
 //! ```
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use serde_json::{json, Map, Value};
 
 use super::{check_non_negative, check_range, take_slots, Step, UpdateRule};
+use crate::config::{object, Config};
 use crate::error::Result;
 use crate::tensor::Element;
 
@@ -28,6 +30,30 @@ impl Default for Nadam {
             beta_2: 0.999,
             epsilon: 1e-7,
         }
+    }
+}
+
+impl Nadam {
+    /// Keras's default learning rate of `Nadam`.
+    pub const LEARNING_RATE: f64 = 0.001;
+
+    /// The rule from `Nadam`'s config, Keras's defaults for missing keys.
+    pub fn from_config(c: &Config<'_>) -> Result<Nadam> {
+        let d = Nadam::default();
+        Ok(Nadam {
+            beta_1: c.f64_or("beta_1", d.beta_1)?,
+            beta_2: c.f64_or("beta_2", d.beta_2)?,
+            epsilon: c.f64_or("epsilon", d.epsilon)?,
+        })
+    }
+
+    /// `Nadam`'s hyperparameters under Keras's names.
+    pub fn to_config(&self) -> Map<String, Value> {
+        object([
+            ("beta_1", json!(self.beta_1)),
+            ("beta_2", json!(self.beta_2)),
+            ("epsilon", json!(self.epsilon)),
+        ])
     }
 }
 

@@ -11,8 +11,10 @@
 //! defaults to rho (`alpha`) = 0.99 where Keras uses 0.9.
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use serde_json::{json, Map, Value};
 
 use super::{check_non_negative, check_range, Step, UpdateRule};
+use crate::config::{object, Config};
 use crate::error::{Error, Result};
 use crate::tensor::Element;
 
@@ -33,6 +35,32 @@ impl Default for RmsProp {
             epsilon: 1e-7,
             centered: false,
         }
+    }
+}
+
+impl RmsProp {
+    /// Keras's default learning rate of `RMSprop`.
+    pub const LEARNING_RATE: f64 = 0.001;
+
+    /// The rule from `RMSprop`'s config, Keras's defaults for missing keys.
+    pub fn from_config(c: &Config<'_>) -> Result<RmsProp> {
+        let d = RmsProp::default();
+        Ok(RmsProp {
+            rho: c.f64_or("rho", d.rho)?,
+            momentum: c.f64_or("momentum", d.momentum)?,
+            epsilon: c.f64_or("epsilon", d.epsilon)?,
+            centered: c.bool_or("centered", d.centered)?,
+        })
+    }
+
+    /// `RMSprop`'s hyperparameters under Keras's names.
+    pub fn to_config(&self) -> Map<String, Value> {
+        object([
+            ("rho", json!(self.rho)),
+            ("momentum", json!(self.momentum)),
+            ("epsilon", json!(self.epsilon)),
+            ("centered", json!(self.centered)),
+        ])
     }
 }
 

@@ -4,6 +4,9 @@
 
 use std::f64::consts::PI;
 
+use serde_json::{json, Map, Value};
+
+use crate::config::{deserialize, object, serialize, short, Config, KerasObject};
 use crate::error::{Error, Result};
 
 /// An optimizer's learning rate: a constant or a schedule of the step count.
@@ -314,6 +317,172 @@ impl Schedule {
             }
         }
     }
+}
+
+impl LearningRate {
+    /// Keras's `learning_rate` argument: a number, or a serialized schedule (`"module"`,
+    /// `"class_name"`, `"config"`), checked.
+    pub fn from_value(value: &Value) -> Result<LearningRate> {
+        let learning_rate = match value {
+            Value::Object(_) => LearningRate::Schedule(deserialize::<Schedule>(value)?),
+            other => LearningRate::Constant(other.as_f64().ok_or_else(|| {
+                Error::Format(format!(
+                    "`learning_rate` must be a number or a serialized learning-rate schedule, \
+                     got {}",
+                    short(other)
+                ))
+            })?),
+        };
+        learning_rate.validate()?;
+        Ok(learning_rate)
+    }
+
+    /// The value Keras's optimizer config holds: the number, or the serialized schedule.
+    pub fn to_value(&self) -> Value {
+        match self {
+            LearningRate::Constant(value) => json!(value),
+            LearningRate::Schedule(schedule) => serialize(schedule),
+        }
+    }
+}
+
+/// Keras's class names, argument names and defaults
+/// (`keras/src/optimizers/schedules/learning_rate_schedule.py`); the arguments without a
+/// default there (`initial_learning_rate`, `decay_steps`, ...) are required.
+impl KerasObject for Schedule {
+    const MODULE: &'static str = "keras.optimizers.schedules";
+
+    fn class_name(&self) -> &'static str {
+        self.name()
+    }
+
+    fn to_config(&self) -> Map<String, Value> {
+        let mut config = match self {
+            Schedule::ExponentialDecay {
+                initial_learning_rate,
+                decay_steps,
+                decay_rate,
+                staircase,
+            }
+            | Schedule::InverseTimeDecay {
+                initial_learning_rate,
+                decay_steps,
+                decay_rate,
+                staircase,
+            } => object([
+                ("initial_learning_rate", json!(initial_learning_rate)),
+                ("decay_steps", json!(decay_steps)),
+                ("decay_rate", json!(decay_rate)),
+                ("staircase", json!(staircase)),
+            ]),
+            Schedule::PiecewiseConstantDecay { boundaries, values } => {
+                object([("boundaries", json!(boundaries)), ("values", json!(values))])
+            }
+            Schedule::PolynomialDecay {
+                initial_learning_rate,
+                decay_steps,
+                end_learning_rate,
+                power,
+                cycle,
+            } => object([
+                ("initial_learning_rate", json!(initial_learning_rate)),
+                ("decay_steps", json!(decay_steps)),
+                ("end_learning_rate", json!(end_learning_rate)),
+                ("power", json!(power)),
+                ("cycle", json!(cycle)),
+            ]),
+            Schedule::CosineDecay {
+                initial_learning_rate,
+                decay_steps,
+                alpha,
+                warmup_target,
+                warmup_steps,
+            } => object([
+                ("initial_learning_rate", json!(initial_learning_rate)),
+                ("decay_steps", json!(decay_steps)),
+                ("alpha", json!(alpha)),
+                ("warmup_target", json!(warmup_target)),
+                ("warmup_steps", json!(warmup_steps)),
+            ]),
+            Schedule::CosineDecayRestarts {
+                initial_learning_rate,
+                first_decay_steps,
+                t_mul,
+                m_mul,
+                alpha,
+            } => object([
+                ("initial_learning_rate", json!(initial_learning_rate)),
+                ("first_decay_steps", json!(first_decay_steps)),
+                ("t_mul", json!(t_mul)),
+                ("m_mul", json!(m_mul)),
+                ("alpha", json!(alpha)),
+            ]),
+        };
+        config.insert("name".to_string(), json!(self.name()));
+        config
+    }
+
+    fn from_config(class_name: &str, c: &Config<'_>) -> Result<Schedule> {
+        let schedule = match class_name {
+            "ExponentialDecay" => Schedule::ExponentialDecay {
+                initial_learning_rate: c.f64("initial_learning_rate")?,
+                decay_steps: c.f64("decay_steps")?,
+                decay_rate: c.f64("decay_rate")?,
+                staircase: c.bool_or("staircase", false)?,
+            },
+            "InverseTimeDecay" => Schedule::InverseTimeDecay {
+                initial_learning_rate: c.f64("initial_learning_rate")?,
+                decay_steps: c.f64("decay_steps")?,
+                decay_rate: c.f64("decay_rate")?,
+                staircase: c.bool_or("staircase", false)?,
+            },
+            "PiecewiseConstantDecay" => Schedule::PiecewiseConstantDecay {
+                boundaries: c.f64s("boundaries")?,
+                values: c.f64s("values")?,
+            },
+            "PolynomialDecay" => Schedule::PolynomialDecay {
+                initial_learning_rate: c.f64("initial_learning_rate")?,
+                decay_steps: c.f64("decay_steps")?,
+                end_learning_rate: c.f64_or("end_learning_rate", 0.0001)?,
+                power: c.f64_or("power", 1.0)?,
+                cycle: c.bool_or("cycle", false)?,
+            },
+            "CosineDecay" => Schedule::CosineDecay {
+                initial_learning_rate: c.f64("initial_learning_rate")?,
+                decay_steps: c.f64("decay_steps")?,
+                alpha: c.f64_or("alpha", 0.0)?,
+                warmup_target: c.opt_f64("warmup_target")?,
+                warmup_steps: c.f64_or("warmup_steps", 0.0)?,
+            },
+            "CosineDecayRestarts" => Schedule::CosineDecayRestarts {
+                initial_learning_rate: c.f64("initial_learning_rate")?,
+                first_decay_steps: c.f64("first_decay_steps")?,
+                t_mul: c.f64_or("t_mul", 2.0)?,
+                m_mul: c.f64_or("m_mul", 1.0)?,
+                alpha: c.f64_or("alpha", 0.0)?,
+            },
+            other => {
+                return Err(Error::Format(format!(
+                    "unknown learning-rate schedule '{other}'; valid classes are {:?}",
+                    Schedule::CLASS_NAMES
+                )))
+            }
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
+}
+
+impl Schedule {
+    /// The class names [`Schedule::from_config`] reads.
+    pub const CLASS_NAMES: [&'static str; 6] = [
+        "ExponentialDecay",
+        "InverseTimeDecay",
+        "PiecewiseConstantDecay",
+        "PolynomialDecay",
+        "CosineDecay",
+        "CosineDecayRestarts",
+    ];
 }
 
 #[cfg(test)]

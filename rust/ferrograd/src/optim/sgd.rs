@@ -9,8 +9,10 @@
 //! ```
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use serde_json::{json, Map, Value};
 
 use super::{check_range, take_slots, Step, UpdateRule};
+use crate::config::{object, Config};
 use crate::error::Result;
 use crate::tensor::Element;
 
@@ -39,6 +41,29 @@ impl Sgd {
             Some(Momentum::Classic(momentum))
         };
         Sgd { momentum }
+    }
+}
+
+impl Sgd {
+    /// Keras's default learning rate of `SGD`.
+    pub const LEARNING_RATE: f64 = 0.01;
+
+    /// The rule from `SGD`'s config: `momentum` (0.0), `nesterov` (false).
+    pub fn from_config(c: &Config<'_>) -> Result<Sgd> {
+        Ok(Sgd::new(
+            c.f64_or("momentum", 0.0)?,
+            c.bool_or("nesterov", false)?,
+        ))
+    }
+
+    /// `SGD`'s hyperparameters under Keras's names.
+    pub fn to_config(&self) -> Map<String, Value> {
+        let (momentum, nesterov) = match self.momentum {
+            None => (0.0, false),
+            Some(Momentum::Classic(m)) => (m, false),
+            Some(Momentum::Nesterov(m)) => (m, true),
+        };
+        object([("momentum", json!(momentum)), ("nesterov", json!(nesterov))])
     }
 }
 

@@ -53,7 +53,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Compiled, Model};
 
 pub mod config;
 pub mod file;
@@ -135,8 +135,12 @@ pub fn save_model_with(
     metadata.insert(MODEL_CONFIG.to_string(), config);
     if let Some(c) = &options.compile_config {
         metadata.insert(COMPILE_CONFIG.to_string(), c.clone());
-    } else if let Some(c) = config::compile_config(model) {
-        metadata.insert(COMPILE_CONFIG.to_string(), c.to_string());
+    } else if let Some(compiled) = model.compiled() {
+        // A loss from a front end has no config: the file then holds no compile settings and
+        // loads uncompiled, as before.
+        if let Ok(c) = compiled.to_config() {
+            metadata.insert(COMPILE_CONFIG.to_string(), c.to_string());
+        }
     }
     file::write(path, &tensors, metadata, options.overwrite)
 }
@@ -181,9 +185,10 @@ pub fn read_model_file(path: &Path) -> Result<TensorFile> {
 }
 
 /// Rebuilds a model saved by [`save_model`] (or by the Python package's `model.save`): the
-/// architecture from its config, the weights, and — when the file holds compile settings this
-/// crate understands natively (a built-in optimizer and loss) — compiled with its optimizer
-/// state restored, so `fit_epoch` continues where training stopped.
+/// architecture from its config, the weights, and — when the file holds compile settings —
+/// compiled with them ([`Compiled::from_config`]: every built-in optimizer, schedule, loss and
+/// metric) and its optimizer state restored, so `fit_epoch` continues where training stopped.
+/// Compile settings the engine cannot run (a custom loss, ...) are an error naming them.
 pub fn load_model(path: &Path) -> Result<Model> {
     let file = read_model_file(path)?;
     let text = file
@@ -218,10 +223,15 @@ pub fn load_model(path: &Path) -> Result<Model> {
                 path.display()
             ))
         })?;
-        if let Some(compiled) = config::compiled_from_config(&json, &model)? {
-            model.compile(compiled)?;
-            weights::load_optimizer_state(&model, &file)?;
-        }
+        let compiled = Compiled::from_config(&json, model.graph()).map_err(|e| {
+            Error::Format(format!(
+                "{}: the compile settings cannot be run natively ({e}); load the file with \
+                 the Python package, or its weights alone with load_weights",
+                path.display()
+            ))
+        })?;
+        model.compile(compiled)?;
+        weights::load_optimizer_state(&model, &file)?;
     }
     Ok(model)
 }
