@@ -26,6 +26,7 @@ pub use rnn::{RnnCell, RnnMasks, RnnSpec};
 mod shape;
 mod softmax;
 
+pub(crate) mod ctc_common;
 mod ctc_decode;
 pub use ctc_decode::{ctc_beam_search_decode, ctc_greedy_decode, CtcDecoded};
 
