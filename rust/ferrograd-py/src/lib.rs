@@ -22,6 +22,7 @@ mod models;
 mod optimizers;
 mod saving;
 mod tensor;
+mod tensor_methods;
 mod variable;
 
 /// Large buffers get transparent huge pages, as numpy's: see [`ferrograd::allocator::HugePageAlloc`].

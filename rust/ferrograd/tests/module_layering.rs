@@ -362,12 +362,7 @@ fn engine_modules_depend_only_downward() {
 fn binding_modules_depend_only_downward() {
     // The bindings crate sits beside the engine in the workspace; its `crate::` is its own.
     let src = manifest_dir().join("../ferrograd-py/src");
-    let tolerated = [(
-        "convert",
-        "tensor",
-        "convert, tensor and indexing import each other in a ring; being broken (issue 15)",
-    )];
-    assert_acyclic("ferrograd-py", &src, "lib.rs", &[], &tolerated);
+    assert_acyclic("ferrograd-py", &src, "lib.rs", &[], &[]);
 }
 
 #[test]
