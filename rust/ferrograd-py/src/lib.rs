@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod clipping;
 mod convert;
 mod ctc;
 mod data;
@@ -54,5 +55,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     insight::register(m)?;
     ctc::register(m)?;
     saving::register(m)?;
+    clipping::register(m)?;
     Ok(())
 }
