@@ -53,6 +53,7 @@ use crate::threads;
 mod data;
 mod graph;
 mod insight;
+mod verdict;
 
 pub use data::{copy_rows, gather_rows, Column, Data, RowSource};
 pub use graph::{Graph, Node, ValueRef};
@@ -60,6 +61,7 @@ pub use insight::{
     ActivationStats, GradientMonitor, GradientReport, GradientStats, LayerInsight, MonitorRecord,
     NonFinite, WeightInsight,
 };
+pub use verdict::{judge, GradientHealth, LayerHealth, Thresholds, Verdict};
 
 /// Named values after a batch or an epoch, in Keras's order (`loss` first).
 pub type Logs = Vec<(String, f64)>;
