@@ -8,10 +8,10 @@ one step jump far across the loss surface. Clipping bounds the step:
   most ``max_norm``; its *direction* is kept, only its length shrinks;
 - by value, each element is clamped into ``[min, max]``; simpler, but it changes the direction.
 
-The optimizers apply the same rules when built with ``global_clipnorm``/``clipvalue`` (the Rust
-engine's ``optim/clip.rs``); these functions give the custom-loop user the same operation and the
-norm before clipping, which is worth logging: a norm that keeps hitting the threshold says the
-learning rate or the initialization is off::
+The optimizers apply the same rules when built with ``global_clipnorm``/``clipvalue``, and these
+functions run the same engine code (``optim/clip.rs``): they give the custom-loop user the same
+operation and the norm before clipping, which is worth logging: a norm that keeps hitting the
+threshold says the learning rate or the initialization is off::
 
     with fg.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True))
@@ -42,43 +42,27 @@ def _is_real_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def _as_array(value: Any, what: str) -> np.ndarray:
-    """The values of a Tensor or array-like as a numpy array; only real numbers are gradients."""
-    array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+def _engine_input(value: Any, what: str) -> Any:
+    """A Tensor as it is, anything else as a numpy float array for the engine (integers as
+    float64); only real numbers are gradients."""
+    if isinstance(value, Tensor):
+        return value
+    array = np.asarray(value)
     if array.dtype.kind not in "fiu":
         raise TypeError(f"{what}: expected real numeric values, got an array of dtype {array.dtype}")
-    return array
+    return array if array.dtype.kind == "f" else array.astype(np.float64)
 
 
-def _like_input(original: Any, array: np.ndarray) -> Any:
-    """A Tensor of the input's dtype for a Tensor input, else the numpy array."""
+def _like_input(original: Any, result: Tensor, keep_integers: bool = False) -> Any:
+    """The engine's result as the input's kind: a Tensor for a Tensor input, else a numpy array
+    of its own (writable, 0-d kept as an array) in the input's float dtype (and, with
+    ``keep_integers``, its integer dtype)."""
     if isinstance(original, Tensor):
-        return _core.tensor(array, dtype=original.dtype)
-    # numpy turns 0-d results into scalars; keep them arrays, as the input was.
-    return np.asarray(array)
-
-
-def _global_norm(arrays: Sequence[np.ndarray]) -> float:
-    """sqrt(sum of squares) of all elements, in float64 whatever the dtype.
-
-    Scaled by the largest magnitude first (as BLAS's ``nrm2``), so that huge float64 gradients
-    (above ~1e154, whose squares overflow) or tiny ones (whose squares underflow to 0) still get
-    their true norm: the norm is infinite or NaN only when some element is.
-    """
-    arrays64 = [a.astype(np.float64, copy=False).ravel() for a in arrays if a.size]
-    if not arrays64:
-        return 0.0
-    largests = [float(np.max(np.abs(a))) for a in arrays64]
-    if any(math.isnan(m) for m in largests):
-        return math.nan  # NaN wins over inf, as in a plain sum of squares (inf + NaN = NaN)
-    largest = max(largests)
-    if largest == 0.0 or math.isinf(largest):
-        return largest
-    total = 0.0
-    for a in arrays64:
-        scaled = a / largest
-        total += float(np.dot(scaled, scaled))
-    return largest * math.sqrt(total)
+        return result
+    dtype = np.asarray(original).dtype
+    if dtype.kind == "f" or (keep_integers and dtype.kind in "iu"):
+        return np.array(result.numpy(), dtype=dtype)
+    return np.array(result.numpy())
 
 
 def clip_by_global_norm(grads: Sequence[Any], max_norm: float) -> tuple[list[Any], float]:
@@ -125,58 +109,30 @@ def clip_by_global_norm(grads: Sequence[Any], max_norm: float) -> tuple[list[Any
     if not (math.isfinite(max_norm) and max_norm > 0):
         raise ValueError(f"clip_by_global_norm: max_norm must be a finite number > 0, got {max_norm}")
 
-    arrays = [None if g is None else _as_array(g, "clip_by_global_norm") for g in grads]
-    norm = _global_norm([a for a in arrays if a is not None])
-    if not math.isfinite(norm):
-        factor = math.nan
-    else:
-        # max_norm / max(norm, max_norm): exactly 1 within the limit, so those values stay bitwise.
-        factor = max_norm / max(norm, max_norm)
-
-    clipped: list[Any] = []
-    for original, array in zip(grads, arrays):
-        if array is None:
-            clipped.append(None)
-            continue
-        if factor != 1.0:
-            # In the gradient's own float dtype (the factor cast to it), as the engine scales.
-            dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float64)
-            array = array.astype(dtype, copy=False) * dtype.type(factor)
-        clipped.append(_like_input(original, array))
+    present = [g for g in grads if g is not None]
+    tensors, norm = _core.clip_by_global_norm([_engine_input(g, "clip_by_global_norm") for g in present], max_norm)
+    results = iter(tensors)
+    clipped = [None if g is None else _like_input(g, next(results)) for g in grads]
     return clipped, norm
 
 
 def _bound(value: Any, name: str) -> np.ndarray:
+    """A bound as a float64 array; the engine checks its values (NaN, order, shapes)."""
     if isinstance(value, Tensor):
         value = value.numpy()
     if _is_real_number(value):
-        bound = np.asarray(float(value))
-    elif isinstance(value, (np.ndarray, list, tuple)):
+        return np.asarray(float(value))
+    if isinstance(value, (np.ndarray, list, tuple)):
         bound = np.asarray(value)
         if bound.dtype.kind not in "fiu":
             raise TypeError(f"clip_by_value: {name} must be numbers, got an array of dtype {bound.dtype}")
-    else:
-        raise TypeError(f"clip_by_value: {name} must be a number or an array, got {type(value).__name__}")
-    if np.isnan(bound).any():
-        raise ValueError(f"clip_by_value: {name} must not be NaN")
-    return bound
+        return bound.astype(np.float64)
+    raise TypeError(f"clip_by_value: {name} must be a number or an array, got {type(value).__name__}")
 
 
 def _clip_one(t: Any, low: np.ndarray, high: np.ndarray) -> Any:
-    array = _as_array(t, "clip_by_value")
-    try:
-        out_shape = np.broadcast_shapes(array.shape, low.shape, high.shape)
-    except ValueError:
-        out_shape = None
-    if out_shape != array.shape:
-        raise ValueError(
-            f"clip_by_value: the bounds (shapes {low.shape} and {high.shape}) must broadcast to the "
-            f"tensor's shape {array.shape} without changing it"
-        )
-    # np.clip keeps NaN as NaN (comparisons with NaN are false), as TF and the engine do; the
-    # result keeps the input's dtype (bounds are cast to it).
-    clipped = np.clip(array, low.astype(array.dtype), high.astype(array.dtype))
-    return _like_input(t, clipped)
+    clipped = _core.clip_by_value(_engine_input(t, "clip_by_value"), low, high)
+    return _like_input(t, clipped, keep_integers=True)
 
 
 def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any) -> Any:
@@ -204,17 +160,7 @@ def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any) -> Any:
     """
     low = _bound(clip_value_min, "clip_value_min")
     high = _bound(clip_value_max, "clip_value_max")
-    try:
-        ordered = np.all(low <= high)
-    except ValueError as e:
-        raise ValueError(
-            f"clip_by_value: clip_value_min (shape {low.shape}) and clip_value_max (shape {high.shape}) "
-            "do not broadcast together"
-        ) from e
-    if not ordered:
-        raise ValueError(
-            f"clip_by_value: clip_value_min must be <= clip_value_max, got {clip_value_min} and {clip_value_max}"
-        )
+    _core.check_clip_bounds(low, high)
     if isinstance(t, (list, tuple)):
         return [None if item is None else _clip_one(item, low, high) for item in t]
     if t is None:

@@ -17,7 +17,9 @@ step on a batch (in Rust, without changing the model) and reports for every laye
 
 then gives a verdict per layer and overall (healthy / vanishing / exploding / dead units /
 saturated / non-finite) with the remedies that apply. ``print(report)`` shows a table;
-``report.to_dict()`` gives the numbers.
+``report.to_dict()`` gives the numbers. The measurements, the arithmetic and the verdicts are the
+engine's (``ferrograd::model::GradientHealth``, so a Rust user gets the same verdict); this module
+finds each layer's activation and presents the result.
 
 The thresholds are rules of thumb, set as keyword arguments; the defaults are chosen so that the
 textbook cases come out as the textbooks say (a 20-layer sigmoid MLP vanishing, ReLU with He
@@ -34,49 +36,16 @@ from . import _core
 
 __all__ = ["REMEDIES", "GradientReport", "LayerReport", "Thresholds", "activation_of", "gradient_report"]
 
-RELU_FAMILY = {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "softplus", "prelu"}
-SATURATING = {"sigmoid", "tanh", "hard_sigmoid", "softsign"}
-
 #: The remedies for each verdict, from the seed material's list (ReLU family, Xavier/He
 #: initialization, BatchNormalization, residual connections, clipping, LSTM/GRU, L1/L2, a
-#: smaller learning rate).
-REMEDIES: dict[str, list[str]] = {
-    "vanishing": [
-        "use ReLU-family activations (relu, leaky_relu, elu) in hidden layers instead of sigmoid/tanh",
-        "initialize for the activation: kernel_initializer='he_normal' for ReLU, 'glorot_uniform' for tanh",
-        "add BatchNormalization between layers",
-        "add residual connections (layers.Add()([x, block(x)])) around blocks of layers",
-        "for recurrent layers: LSTM or GRU instead of SimpleRNN, or shorter sequences",
-    ],
-    "exploding": [
-        "clip gradients: optimizer clipnorm=1.0 / global_clipnorm=1.0 / clipvalue, or "
-        "fg.clip_by_global_norm in a custom loop",
-        "lower the learning rate",
-        "use smaller initial weights: glorot_uniform or he_normal instead of large-scale initializers",
-        "add BatchNormalization, or L2 weight regularization (kernel_regularizer='l2')",
-        "for recurrent layers: LSTM or GRU instead of SimpleRNN",
-    ],
-    "dead units": [
-        "lower the learning rate (a large step can push ReLU units where they never fire again)",
-        "use LeakyReLU, ELU or PReLU, which keep a gradient for negative inputs",
-        "initialize with he_normal, and check that inputs are normalized",
-        "add BatchNormalization before the activation",
-    ],
-    "saturated": [
-        "normalize the inputs (zero mean, unit variance)",
-        "initialize with glorot_uniform (Xavier) so pre-activations start near 0",
-        "add BatchNormalization before the activation, or use ReLU-family activations",
-    ],
-    "non-finite": [
-        "lower the learning rate, and clip gradients (clipnorm / global_clipnorm)",
-        "check the inputs and targets for NaN or infinity",
-        "compute losses from logits (from_logits=True) instead of log(softmax) or log(sigmoid)",
-        "stop on the first bad step: fg.callbacks.GradientMonitor(stop_on_nonfinite=True) or TerminateOnNaN",
-    ],
-}
+#: smaller learning rate): the engine's ``Verdict::remedies``.
+REMEDIES: dict[str, list[str]] = dict(_core.gradient_remedies())
 
 # From worst to mildest: the overall verdict is the worst one any layer has.
-SEVERITY = ["non-finite", "exploding", "vanishing", "dead units", "saturated", "healthy"]
+SEVERITY: list[str] = list(_core.gradient_verdicts())
+
+# The engine's documented defaults (``ferrograd::model::Thresholds::default``).
+_DEFAULT_THRESHOLDS: dict[str, float] = dict(_core.gradient_thresholds())
 
 
 @dataclass(frozen=True)
@@ -96,13 +65,13 @@ class Thresholds:
             flagged.
     """
 
-    vanishing_ratio: float = 1e-3
-    vanishing_norm: float = 1e-7
-    exploding_ratio: float = 1e3
-    exploding_norm: float = 1e3
-    exploding_update: float = 0.1
-    dead_fraction: float = 0.5
-    saturated_fraction: float = 0.5
+    vanishing_ratio: float = _DEFAULT_THRESHOLDS["vanishing_ratio"]
+    vanishing_norm: float = _DEFAULT_THRESHOLDS["vanishing_norm"]
+    exploding_ratio: float = _DEFAULT_THRESHOLDS["exploding_ratio"]
+    exploding_norm: float = _DEFAULT_THRESHOLDS["exploding_norm"]
+    exploding_update: float = _DEFAULT_THRESHOLDS["exploding_update"]
+    dead_fraction: float = _DEFAULT_THRESHOLDS["dead_fraction"]
+    saturated_fraction: float = _DEFAULT_THRESHOLDS["saturated_fraction"]
 
 
 def activation_of(layer: Any) -> str | None:
@@ -161,7 +130,7 @@ class LayerReport:
     @property
     def verdict(self) -> str:
         """The worst of the layer's verdicts."""
-        return min(self.verdicts or ["healthy"], key=SEVERITY.index)
+        return _core.worst_verdict(self.verdicts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -195,20 +164,16 @@ class GradientReport:
     @property
     def verdict(self) -> str:
         """The overall verdict: the worst verdict of any layer (or non-finite)."""
-        verdicts = [layer.verdict for layer in self.layers] + (["non-finite"] if self.nonfinite else [])
-        return min(verdicts or ["healthy"], key=SEVERITY.index)
+        return _core.worst_verdict(self._found())
 
     @property
     def remedies(self) -> list[str]:
         """The remedies for every problem found, worst problem first."""
-        found = {v for layer in self.layers for v in layer.verdicts}
-        if self.nonfinite:
-            found.add("non-finite")
-        out: list[str] = []
-        for verdict in SEVERITY:
-            if verdict in found and verdict in REMEDIES:
-                out += [r for r in REMEDIES[verdict] if r not in out]
-        return out
+        return _core.verdict_remedies(self._found())
+
+    def _found(self) -> list[str]:
+        found = [v for layer in self.layers for v in layer.verdicts]
+        return found + ["non-finite"] if self.nonfinite else found
 
     def layer(self, name: str) -> LayerReport:
         for layer in self.layers:
@@ -272,71 +237,6 @@ class GradientReport:
     __repr__ = __str__
 
 
-def _layer_report(raw: dict[str, Any], layer: Any, thresholds: Thresholds) -> LayerReport:
-    activation = activation_of(layer) if layer is not None else None
-    trainable = [w for w in raw["weights"] if w["trainable"] and w["gradient"] is not None]
-    gradient_norm = None
-    update_ratio = None
-    if trainable:
-        gradient_norm = math.sqrt(sum(w["gradient"]["norm"] ** 2 for w in trainable))
-        weight_norm = math.sqrt(sum(w["norm"] ** 2 for w in trainable))
-        updates = [w["update_norm"] for w in trainable if w["update_norm"] is not None]
-        if updates and weight_norm > 0:
-            update_ratio = math.sqrt(sum(u * u for u in updates)) / weight_norm
-    outputs = raw["outputs"]
-    dead = saturated = None
-    if outputs and activation in RELU_FAMILY:
-        dead = max(o["dead_unit_fraction"] for o in outputs)
-    if outputs and activation in SATURATING:
-        key = "tanh_saturated_fraction" if activation in ("tanh", "softsign") else "sigmoid_saturated_fraction"
-        saturated = max(o[key] for o in outputs)
-    return LayerReport(
-        name=raw["name"],
-        class_name=raw["class_name"],
-        activation=activation,
-        weights=raw["weights"],
-        outputs=outputs,
-        gradient_norm=gradient_norm,
-        gradient_ratio=None,
-        update_ratio=update_ratio,
-        dead_fraction=dead,
-        saturated_fraction=saturated,
-    )
-
-
-def judge(layers: list[LayerReport], thresholds: Thresholds) -> float | None:
-    """Sets each layer's verdicts from its numbers; returns the first/last gradient ratio."""
-    with_grads = [layer for layer in layers if layer.gradient_norm is not None]
-    last = with_grads[-1].gradient_norm if with_grads else None
-    for layer in layers:
-        verdicts: list[str] = []
-        g = layer.gradient_norm
-        if g is not None:
-            if not math.isfinite(g):
-                verdicts.append("non-finite")
-            else:
-                if last is not None and math.isfinite(last) and last > 0:
-                    layer.gradient_ratio = g / last
-                elif last == 0 and g == 0:
-                    layer.gradient_ratio = None
-                ratio = layer.gradient_ratio
-                if g > thresholds.exploding_norm or (ratio is not None and ratio > thresholds.exploding_ratio):
-                    verdicts.append("exploding")
-                elif layer.update_ratio is not None and layer.update_ratio > thresholds.exploding_update:
-                    verdicts.append("exploding")
-                elif g < thresholds.vanishing_norm or (ratio is not None and ratio < thresholds.vanishing_ratio):
-                    verdicts.append("vanishing")
-        if layer.dead_fraction is not None and layer.dead_fraction >= thresholds.dead_fraction:
-            verdicts.append("dead units")
-        if layer.saturated_fraction is not None and layer.saturated_fraction >= thresholds.saturated_fraction:
-            verdicts.append("saturated")
-        layer.verdicts = verdicts
-    if len(with_grads) >= 2 and last and math.isfinite(last):
-        first = with_grads[0].gradient_norm
-        return first / last if first is not None and math.isfinite(first) else first
-    return None
-
-
 def gradient_report(
     model: Any,
     x: Any,
@@ -377,12 +277,31 @@ def gradient_report(
     model._assert_compiled()
     model._sync_learning_rate()
     dataset = model._batch_dataset(x, y, sample_weight)
-    raw = _core.gradient_report(model._core(), dataset)
-    by_name = {layer.name: layer for layer in _all_layers(model)}
-    layers = [_layer_report(r, by_name.get(r["name"]), thresholds) for r in raw["layers"]]
-    ratio = judge(layers, thresholds)
+    activations = {layer.name: activation_of(layer) for layer in _all_layers(model)}
+    known = {name: activation for name, activation in activations.items() if activation is not None}
+    raw = _core.gradient_report(model._core(), dataset, known, thresholds.__dict__)
+    layers = [
+        LayerReport(
+            name=r["name"],
+            class_name=r["class_name"],
+            activation=activations.get(r["name"]),
+            weights=r["weights"],
+            outputs=r["outputs"],
+            gradient_norm=r["gradient_norm"],
+            gradient_ratio=r["gradient_ratio"],
+            update_ratio=r["update_ratio"],
+            dead_fraction=r["dead_fraction"],
+            saturated_fraction=r["saturated_fraction"],
+            verdicts=list(r["verdicts"]),
+        )
+        for r in raw["layers"]
+    ]
     return GradientReport(
-        loss=raw["loss"], layers=layers, first_last_ratio=ratio, nonfinite=raw["nonfinite"], thresholds=thresholds
+        loss=raw["loss"],
+        layers=layers,
+        first_last_ratio=raw["first_last_ratio"],
+        nonfinite=raw["nonfinite"],
+        thresholds=thresholds,
     )
 
 

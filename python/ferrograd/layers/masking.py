@@ -31,8 +31,10 @@ class Masking(EngineLayer):
         self.built = True
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> np.ndarray:
-        """``any(inputs != mask_value, axis=-1)``: true at the steps that count."""
-        return np.any(np.asarray(inputs) != self.mask_value, axis=-1)
+        """``any(inputs != mask_value, axis=-1)``: true at the steps that count (the engine
+        layer's rule, the same mask the model's graph carries)."""
+        (keep,) = self._core_layer.compute_mask([_core.convert_to_tensor(inputs)], [None])
+        return keep.numpy() != 0
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mask_value": self.mask_value}

@@ -246,6 +246,22 @@ pub fn to_indices(value: &Bound<'_, PyAny>, op: &str) -> PyResult<ArrayD<i64>> {
     Ok(typed.readonly().as_array().to_owned())
 }
 
+/// A boolean mask, when `value` is an array-like (not a tensor: tensors hold floats) of dtype
+/// bool; `None` for anything else, which the caller converts another way.
+pub fn to_mask(value: &Bound<'_, PyAny>) -> PyResult<Option<ArrayD<bool>>> {
+    if value.is_instance_of::<PyTensor>() {
+        return Ok(None);
+    }
+    let array = value
+        .py()
+        .import("numpy")?
+        .call_method1("asarray", (value,))?;
+    let Ok(array) = array.cast::<PyArrayDyn<bool>>() else {
+        return Ok(None);
+    };
+    Ok(Some(array.readonly().as_array().to_owned()))
+}
+
 /// An i64 array as a numpy array (moved, no copy).
 pub fn indices_to_numpy(py: Python<'_>, array: ArrayD<i64>) -> Bound<'_, PyAny> {
     PyArrayDyn::from_owned_array(py, array).into_any()

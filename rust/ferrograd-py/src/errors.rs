@@ -1,13 +1,14 @@
-//! Engine errors as Python exceptions: shapes and values → `ValueError`, dtypes → `TypeError`,
-//! autodiff misuse → `RuntimeError`, file errors → `OSError` (`FileNotFoundError`, ...), damaged
-//! files → `ValueError`, a failed gradient check → `ferrograd.GradcheckError`.
+//! Engine errors as Python exceptions: shapes and values → `ValueError`, indexing keys →
+//! `IndexError`, dtypes → `TypeError`, autodiff misuse → `RuntimeError`, file errors → `OSError`
+//! (`FileNotFoundError`, ...), damaged files → `ValueError`, a failed gradient check →
+//! `ferrograd.GradcheckError`.
 
 use ferrograd::error::External;
 use ferrograd::Error;
 use pyo3::create_exception;
 use pyo3::exceptions::{
-    PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError,
-    PyRuntimeError, PyTypeError, PyValueError,
+    PyFileExistsError, PyFileNotFoundError, PyIndexError, PyIsADirectoryError, PyOSError,
+    PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::PyErr;
 use std::io::ErrorKind;
@@ -44,6 +45,7 @@ pub fn to_py_err(error: Error) -> PyErr {
             ErrorKind::IsADirectory => PyIsADirectoryError::new_err(message),
             _ => PyOSError::new_err(message),
         },
+        Error::Index { .. } => PyIndexError::new_err(message),
         Error::DType { .. } => PyTypeError::new_err(message),
         Error::Autograd(_) => PyRuntimeError::new_err(message),
         Error::GradcheckFailed(_) => GradcheckError::new_err(message),

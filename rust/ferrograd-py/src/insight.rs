@@ -1,9 +1,13 @@
 //! Bindings of gradient insight (`ferrograd.diagnostics`): the engine's one-batch
-//! `gradient_report` and the training step's gradient monitor, returned to Python as plain
-//! dicts and lists (the verdicts and the text are made in Python).
+//! `gradient_report` with its verdict (`ferrograd::model::GradientHealth`), the verdicts'
+//! names, remedies and default thresholds, and the training step's gradient monitor, returned
+//! to Python as plain dicts and lists (the text is made in Python).
+
+use std::collections::HashMap;
 
 use ferrograd::model::{
-    ActivationStats, GradientMonitor, GradientStats, MonitorRecord, NonFinite, WeightInsight,
+    ActivationStats, GradientHealth, GradientMonitor, GradientStats, LayerHealth, MonitorRecord,
+    NonFinite, Thresholds, Verdict, WeightInsight,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -76,14 +80,51 @@ fn record_dict<'py>(py: Python<'py>, r: &MonitorRecord) -> PyResult<Bound<'py, P
     Ok(d)
 }
 
+fn verdict_names(verdicts: &[Verdict]) -> Vec<&'static str> {
+    verdicts.iter().map(|v| v.name()).collect()
+}
+
+fn parse_verdicts(names: &[String]) -> PyResult<Vec<Verdict>> {
+    names
+        .iter()
+        .map(|name| Verdict::parse(name))
+        .collect::<ferrograd::Result<_>>()
+        .py()
+}
+
+/// Thresholds from `{name: value}` over the defaults (unknown names are a `ValueError`).
+fn thresholds_from(values: Option<HashMap<String, f64>>) -> PyResult<Thresholds> {
+    let mut thresholds = Thresholds::default();
+    for (name, value) in values.unwrap_or_default() {
+        thresholds.set(&name, value).py()?;
+    }
+    Ok(thresholds)
+}
+
+fn health_into(d: &Bound<'_, PyDict>, h: &LayerHealth) -> PyResult<()> {
+    d.set_item("gradient_norm", h.gradient_norm)?;
+    d.set_item("gradient_ratio", h.gradient_ratio)?;
+    d.set_item("update_ratio", h.update_ratio)?;
+    d.set_item("dead_fraction", h.dead_fraction)?;
+    d.set_item("saturated_fraction", h.saturated_fraction)?;
+    d.set_item("verdicts", verdict_names(&h.verdicts))?;
+    Ok(())
+}
+
 /// One forward and backward pass of the compiled training step on `data` (one batch), measured
-/// layer by layer; the weights and the optimizer are left as they were.
+/// layer by layer and judged with `thresholds` (`{name: value}` over the defaults), each layer's
+/// output read through `activations` (`{layer name: Keras activation name}`); the weights and
+/// the optimizer are left as they were.
 #[pyfunction]
+#[pyo3(signature = (model, data, activations=None, thresholds=None))]
 fn gradient_report<'py>(
     py: Python<'py>,
     mut model: PyRefMut<'_, PyModel>,
     data: PyRef<'_, PyDataset>,
+    activations: Option<HashMap<String, String>>,
+    thresholds: Option<HashMap<String, f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let thresholds = thresholds_from(thresholds)?;
     let data = &data.data;
     let model = &mut model.model;
     let report = py
@@ -92,8 +133,9 @@ fn gradient_report<'py>(
             model.gradient_report(&x, &y, sample_weight.as_ref())
         })
         .py()?;
+    let health = GradientHealth::of(&report, &activations.unwrap_or_default(), &thresholds);
     let layers = PyList::empty(py);
-    for layer in &report.layers {
+    for (layer, layer_health) in report.layers.iter().zip(&health.layers) {
         let d = PyDict::new(py);
         d.set_item("name", &layer.name)?;
         d.set_item("class_name", &layer.class_name)?;
@@ -107,11 +149,13 @@ fn gradient_report<'py>(
             weights.append(weight_dict(py, w)?)?;
         }
         d.set_item("weights", weights)?;
+        health_into(&d, layer_health)?;
         layers.append(d)?;
     }
     let out = PyDict::new(py);
     out.set_item("loss", report.loss)?;
     out.set_item("layers", layers)?;
+    out.set_item("first_last_ratio", health.first_last_ratio)?;
     match &report.nonfinite {
         Some(n) => out.set_item("nonfinite", nonfinite_dict(py, n)?)?,
         None => out.set_item("nonfinite", py.None())?,
@@ -160,7 +204,46 @@ fn take_gradient_records<'py>(
     Ok((records, nonfinite))
 }
 
+/// The verdicts' names, worst first.
+#[pyfunction]
+fn gradient_verdicts() -> Vec<&'static str> {
+    verdict_names(&Verdict::ALL)
+}
+
+/// `{verdict name: remedies}` for every verdict that has remedies.
+#[pyfunction]
+fn gradient_remedies() -> Vec<(&'static str, Vec<&'static str>)> {
+    Verdict::ALL
+        .iter()
+        .filter(|v| !v.remedies().is_empty())
+        .map(|v| (v.name(), v.remedies().to_vec()))
+        .collect()
+}
+
+/// The default thresholds as `(name, value)` pairs, in declaration order.
+#[pyfunction]
+fn gradient_thresholds() -> Vec<(&'static str, f64)> {
+    Thresholds::default().fields().to_vec()
+}
+
+/// The worst of the named verdicts (`"healthy"` for none).
+#[pyfunction]
+fn worst_verdict(verdicts: Vec<String>) -> PyResult<&'static str> {
+    Ok(Verdict::worst(parse_verdicts(&verdicts)?).name())
+}
+
+/// The remedies for the named verdicts, worst verdict first, each once.
+#[pyfunction]
+fn verdict_remedies(verdicts: Vec<String>) -> PyResult<Vec<&'static str>> {
+    Ok(Verdict::remedies_for(parse_verdicts(&verdicts)?))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gradient_verdicts, m)?)?;
+    m.add_function(wrap_pyfunction!(gradient_remedies, m)?)?;
+    m.add_function(wrap_pyfunction!(gradient_thresholds, m)?)?;
+    m.add_function(wrap_pyfunction!(worst_verdict, m)?)?;
+    m.add_function(wrap_pyfunction!(verdict_remedies, m)?)?;
     m.add_function(wrap_pyfunction!(gradient_report, m)?)?;
     m.add_function(wrap_pyfunction!(set_gradient_monitor, m)?)?;
     m.add_function(wrap_pyfunction!(take_gradient_records, m)?)?;

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod clipping;
 mod convert;
 mod ctc;
 mod data;
@@ -19,6 +20,7 @@ mod models;
 mod optimizers;
 mod saving;
 mod tensor;
+mod tensor_methods;
 mod variable;
 
 /// Large buffers get transparent huge pages, as numpy's: see [`ferrograd::allocator::HugePageAlloc`].
@@ -46,5 +48,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     insight::register(m)?;
     ctc::register(m)?;
     saving::register(m)?;
+    clipping::register(m)?;
     Ok(())
 }

@@ -106,6 +106,6 @@ impl PyVariable {
             "False"
         };
         let extra = format!(", name={:?}, trainable={trainable}", this.name);
-        crate::tensor::format_tensor(slf.py(), "Variable", handle(slf), &extra)
+        crate::tensor_methods::format_tensor(slf.py(), "Variable", handle(slf), &extra)
     }
 }

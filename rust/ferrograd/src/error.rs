@@ -1,6 +1,7 @@
 //! The engine's error type. Every fallible entry point returns [`Result`]; the bindings map the
-//! variants onto Python exceptions (`Shape`/`Argument` → `ValueError`, `DType` → `TypeError`,
-//! `Autograd` → `RuntimeError`, `Io` → `OSError` and its subclasses, `Format` → `ValueError`), so messages name the op and the shapes involved.
+//! variants onto Python exceptions (`Shape`/`Argument` → `ValueError`, `Index` → `IndexError`,
+//! `DType` → `TypeError`, `Autograd` → `RuntimeError`, `Io` → `OSError` and its subclasses,
+//! `Format` → `ValueError`), so messages name the op and the shapes involved.
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,10 @@ pub enum Error {
     /// A bad argument value (an axis out of range, a negative size, an index out of bounds, ...).
     #[error("{op}: {message}")]
     Argument { op: &'static str, message: String },
+    /// An indexing key that does not fit the tensor (an index out of bounds, too many indices,
+    /// index arrays that do not broadcast): numpy's `IndexError`.
+    #[error("{op}: {message}")]
+    Index { op: &'static str, message: String },
     /// A dtype the operation cannot take.
     #[error("{op}: {message}")]
     DType { op: &'static str, message: String },
@@ -109,6 +114,12 @@ impl Error {
     }
     pub(crate) fn argument(op: &'static str, message: impl Into<String>) -> Self {
         Error::Argument {
+            op,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn index(op: &'static str, message: impl Into<String>) -> Self {
+        Error::Index {
             op,
             message: message.into(),
         }

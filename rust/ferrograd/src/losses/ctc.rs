@@ -23,92 +23,13 @@ use rayon::prelude::*;
 
 use crate::autodiff;
 use crate::error::{Error, Result};
+use crate::ops::ctc_common::{blank_index, lengths, log_add, logits_dims};
 use crate::ops::typed_grad;
 use crate::tensor::{Array, Element, Storage, Tensor};
 use crate::threads;
 
 /// Below this many cells of recursion over the whole batch the work stays on the calling thread.
 const PARALLEL_MIN_CELLS: usize = 1 << 14;
-
-/// `log(exp(a) + exp(b))` without overflow; `-inf` is the log of 0 and absorbs nothing.
-#[inline(always)]
-pub(crate) fn log_add(a: f64, b: f64) -> f64 {
-    if a == f64::NEG_INFINITY {
-        return b;
-    }
-    if b == f64::NEG_INFINITY {
-        return a;
-    }
-    let (high, low) = if a > b { (a, b) } else { (b, a) };
-    high + (low - high).exp().ln_1p()
-}
-
-/// The `(batch, max_time, num_classes)` of CTC logits, or an error naming the shape.
-pub(crate) fn logits_dims(op: &'static str, name: &str, shape: &[usize]) -> Result<[usize; 3]> {
-    match *shape {
-        [batch, time, classes] if classes > 0 => Ok([batch, time, classes]),
-        [_, _, 0] => Err(Error::shape(
-            op,
-            format!("{name} must have at least one class, got {name}.shape={shape:?}"),
-        )),
-        _ => Err(Error::shape(
-            op,
-            format!(
-                "{name} must have shape (batch_size, max_length, num_classes), got \
-                 {name}.shape={shape:?}"
-            ),
-        )),
-    }
-}
-
-/// `mask_index` as a class index, or an error: it must name one of the `num_classes` classes.
-pub(crate) fn blank_index(op: &'static str, mask_index: i64, num_classes: usize) -> Result<usize> {
-    if mask_index < 0 || mask_index >= num_classes as i64 {
-        return Err(Error::argument(
-            op,
-            format!(
-                "mask_index must be a class index in [0, {num_classes}), got mask_index={mask_index}"
-            ),
-        ));
-    }
-    Ok(mask_index as usize)
-}
-
-/// One length per sample, each in `[0, max]`. `(batch,)` as Keras 3, or `(batch, 1)` as the
-/// Keras 2 `ctc_batch_cost` lengths.
-pub(crate) fn lengths(
-    op: &'static str,
-    name: &str,
-    values: &ArrayD<i64>,
-    batch: usize,
-    max: usize,
-    max_name: &str,
-) -> Result<Vec<usize>> {
-    let shape = values.shape();
-    if !(shape == [batch] || shape == [batch, 1]) {
-        return Err(Error::shape(
-            op,
-            format!("{name} must have shape ({batch},), one length per sample, got {name}.shape={shape:?}"),
-        ));
-    }
-    values
-        .iter()
-        .enumerate()
-        .map(|(sample, &length)| {
-            if length < 0 || length > max as i64 {
-                Err(Error::argument(
-                    op,
-                    format!(
-                        "{name}[{sample}]={length} is out of range: lengths must be in [0, {max}] \
-                         ({max_name})"
-                    ),
-                ))
-            } else {
-                Ok(length as usize)
-            }
-        })
-        .collect()
-}
 
 /// The log-softmax of one frame, shifted by its maximum so that nothing overflows.
 fn log_softmax_row(logits: &[f64], out: &mut [f64]) {
@@ -693,5 +614,34 @@ mod tests {
         let losses = values(&ctc(&padded, &x).unwrap());
         assert!((losses[0] - brute_force(&logits[..12], 4, 3, &[1, 2])).abs() < 1e-12);
         assert!((losses[1] - brute_force(&logits[12..], 4, 3, &[2, 2, 1])).abs() < 1e-12);
+    }
+
+    #[test]
+    fn beam_search_with_a_wide_beam_is_exact() {
+        // With a beam wider than every prefix, the best prefix and its probability are exact:
+        // its score is minus its CTC loss. (Here, beside the loss, because `losses` sits above
+        // `ops`: the decoder's own tests do not reach up to the loss.)
+        let values: Vec<f64> = (0..4 * 3)
+            .map(|i| ((i * 7 % 5) as f64) * 0.6 - 1.0)
+            .collect();
+        let x = t64(&[1, 4, 3], &values);
+        let out = crate::ops::ctc_beam_search_decode(&x, &lens(&[4]), 100, 3, 0).unwrap();
+        let mut previous = f64::INFINITY;
+        for rank in 0..3 {
+            let path: Vec<i64> = (0..4)
+                .map(|t| out.paths[[rank, 0, t]])
+                .take_while(|&c| c >= 0)
+                .collect();
+            let n = path.len();
+            let mut target = ArrayD::zeros(IxDyn(&[1, n.max(1)]));
+            for (i, &c) in path.iter().enumerate() {
+                target[[0, i]] = c;
+            }
+            let loss = ctc_loss(&target, &x, &lens(&[n as i64]), &lens(&[4]), 0).unwrap();
+            let score = out.scores[[0, rank]];
+            assert!((score + loss.item().unwrap()).abs() < 1e-12, "{path:?}");
+            assert!(score <= previous);
+            previous = score;
+        }
     }
 }

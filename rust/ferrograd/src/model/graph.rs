@@ -339,7 +339,11 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::{build, Activation, Dense, Merge, MergeOp};
+    use crate::nn::{
+        build, Activation, Dense, Embedding, Merge, MergeOp, Recurrent, RecurrentConfig,
+    };
+    use crate::ops::test_util::{assert_close, values};
+    use crate::ops::RnnCell;
 
     #[test]
     fn residual_graph_runs_and_lists_shared_layers_once() {
@@ -370,5 +374,37 @@ mod tests {
             .forward(&[Tensor::zeros(&[2, 4], DType::F64)], false)
             .unwrap_err();
         assert!(err.to_string().contains("(None, 3)"), "{err}");
+    }
+
+    #[test]
+    fn graph_carries_the_embedding_mask_into_the_lstm() {
+        // Embedding(mask_zero) -> LSTM: trailing padding leaves the final state unchanged,
+        // and leading padding too (the state carries the initial zeros over).
+        let mut graph = Graph::new(DType::F64);
+        let ids = graph.add_input("ids", vec![None, Some(5)]);
+        let embedding: Arc<dyn Layer> = Arc::new(Embedding::new("e", 6, 3, true).unwrap());
+        build(embedding.as_ref(), &[vec![None, Some(5)]], DType::F64).unwrap();
+        let lstm: Arc<dyn Layer> =
+            Arc::new(Recurrent::new("l", RnnCell::Lstm, RecurrentConfig::new(4)).unwrap());
+        build(lstm.as_ref(), &[vec![None, Some(5), Some(3)]], DType::F64).unwrap();
+        let embedded = graph.add_layer(embedding.clone(), vec![ids]).unwrap();
+        let out = graph.add_layer(lstm.clone(), embedded).unwrap();
+        graph.set_outputs(out).unwrap();
+        let padded = Tensor::from_vec(
+            &[3, 5],
+            vec![
+                3.0, 1.0, 4.0, 0.0, 0.0, //
+                0.0, 0.0, 3.0, 1.0, 4.0, //
+                0.0, 0.0, 0.0, 0.0, 0.0,
+            ],
+        )
+        .unwrap();
+        let y = values(&graph.forward(&[padded], false).unwrap()[0]);
+        let unpadded = Tensor::from_vec(&[1, 3], vec![3.0, 1.0, 4.0]).unwrap();
+        let x = embedding.call(&[unpadded], false).unwrap();
+        let expected = values(&lstm.call(&x, false).unwrap()[0]);
+        assert_close(&y[..4], &expected, 1e-12);
+        assert_close(&y[4..8], &expected, 1e-12);
+        assert_eq!(&y[8..], &[0.0; 4]); // all masked: the initial zeros
     }
 }

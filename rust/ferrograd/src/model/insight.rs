@@ -7,11 +7,12 @@
 //! weight, how many ReLU units are dead and how many sigmoid/tanh units sit in their flat tails,
 //! and where a NaN or an infinity first appears. It changes nothing: every weight (including
 //! BatchNormalization's moving statistics) and the optimizer's state are as they were after
-//! the call. The verdicts (vanishing, exploding, ...) are judgements on these numbers and are
-//! made by the Python layer, which also knows each layer's activation.
+//! the call. The verdicts (vanishing, exploding, ...) are judgements on these numbers, made in
+//! `verdict.rs` ([`super::GradientHealth`]).
 //!
 //! [`GradientStats`] is the cheap part the training loop records while `fit` runs (see
-//! `Model::set_gradient_monitor`): the norms of the gradients the step has computed anyway.
+//! [`Model::set_gradient_monitor`]): the norms of the gradients the step has computed anyway,
+//! every step's loss checked for NaN/inf, and where a non-finite value first appeared.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use crate::autodiff::{self, BackwardOptions};
 use crate::error::Result;
 use crate::nn::Layer;
-use crate::optim::Clip;
+use crate::optim::{Clip, Optimizer};
 use crate::tensor::{Storage, Tensor};
 
 use super::Model;
@@ -650,6 +651,110 @@ pub(crate) fn weight_labels(model: &Model) -> std::collections::HashMap<u64, Str
         }
     }
     labels
+}
+
+/// The gradient monitor of the training loop: installed by the front end, consulted by
+/// [`Model::train_step`] around each optimizer step.
+impl Model {
+    /// Installs (or, with `None`, removes) the gradient monitor of the training step.
+    pub fn set_gradient_monitor(&mut self, monitor: Option<GradientMonitor>) {
+        self.monitor = monitor;
+    }
+
+    pub fn gradient_monitor(&self) -> Option<&GradientMonitor> {
+        self.monitor.as_ref()
+    }
+
+    pub fn gradient_monitor_mut(&mut self) -> Option<&mut GradientMonitor> {
+        self.monitor.as_mut()
+    }
+
+    /// The optimizer step under the gradient monitor: every step checks the loss (a scalar) for
+    /// NaN/inf; a monitored step (or one whose loss is not finite) also measures every gradient,
+    /// the update and the weights. A non-finite step is skipped when the monitor stops on it.
+    pub(super) fn monitored_apply(
+        &mut self,
+        total: &Tensor,
+        pairs: &[(Tensor, Tensor)],
+        optimizer: &mut Optimizer,
+    ) -> Result<()> {
+        let loss = total.to_f64().iter().copied().next().unwrap_or(f64::NAN);
+        let monitor = self.monitor.as_mut().expect("monitor installed");
+        let (step, due) = monitor.begin_step();
+        if !due && loss.is_finite() {
+            return optimizer.apply_gradients(pairs);
+        }
+        let gradients: Vec<GradientStats> =
+            pairs.iter().map(|(g, _)| GradientStats::of(g)).collect();
+        let labels = weight_labels(self);
+        let label = |w: &Tensor| labels.get(&w.id()).cloned().unwrap_or_else(|| "?".into());
+        let bad_gradient = pairs
+            .iter()
+            .zip(&gradients)
+            .rev()
+            .find(|(_, g)| g.nonfinite > 0)
+            .map(|((_, w), g)| (label(w), g.nonfinite));
+        let found = if !loss.is_finite() {
+            let bad_weight = pairs
+                .iter()
+                .find(|(_, w)| w.to_f64().iter().any(|v| !v.is_finite()))
+                .map(|(_, w)| label(w));
+            Some(NonFinite {
+                stage: "loss".into(),
+                layer: bad_weight.as_ref().map(|l| l.split('/').next().unwrap_or("").to_string()),
+                class_name: None,
+                detail: match bad_weight {
+                    Some(l) => format!("the loss is {loss} at step {step}; weight '{l}' already holds NaN or infinite values"),
+                    None => format!(
+                        "the loss is {loss} at step {step} while every weight is finite: the forward pass or \
+                         the loss overflowed (fg.diagnostics.gradient_report on this batch finds the layer)"
+                    ),
+                },
+            })
+        } else {
+            bad_gradient.map(|(l, n)| NonFinite {
+                stage: "gradient".into(),
+                layer: Some(l.split('/').next().unwrap_or("").to_string()),
+                class_name: None,
+                detail: format!(
+                    "the loss is finite at step {step} but the gradient of '{l}' holds {n} NaN or \
+                     infinite value(s)"
+                ),
+            })
+        };
+        let monitor = self.monitor.as_mut().expect("monitor installed");
+        let skip = found.is_some() && monitor.stop_on_nonfinite;
+        if let Some(found) = found {
+            monitor.flag(found);
+        }
+        if skip {
+            return Ok(());
+        }
+        let clipped = clip_applies(optimizer.clip(), &gradients);
+        let before: Vec<Tensor> = pairs.iter().map(|(_, w)| w.detach()).collect();
+        optimizer.apply_gradients(pairs)?;
+        let mut update_norms = Vec::with_capacity(pairs.len());
+        let mut weight_norms = Vec::with_capacity(pairs.len());
+        for ((_, w), old) in pairs.iter().zip(before) {
+            let (delta, norm) = update_and_norm(w, &old);
+            update_norms.push(delta);
+            weight_norms.push(norm);
+        }
+        let record = MonitorRecord {
+            step,
+            loss,
+            labels: pairs.iter().map(|(_, w)| label(w)).collect(),
+            gradients,
+            weight_norms,
+            update_norms,
+            clipped,
+        };
+        self.monitor
+            .as_mut()
+            .expect("monitor installed")
+            .record(record);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ mod compile_config;
 mod data;
 mod graph;
 mod insight;
+mod verdict;
 
 pub use data::{copy_rows, gather_rows, Column, Data, RowSource};
 pub use graph::{Graph, Node, ValueRef};
@@ -61,6 +62,7 @@ pub use insight::{
     ActivationStats, GradientMonitor, GradientReport, GradientStats, LayerInsight, MonitorRecord,
     NonFinite, WeightInsight,
 };
+pub use verdict::{judge, GradientHealth, LayerHealth, Thresholds, Verdict};
 
 /// Named values after a batch or an epoch, in Keras's order (`loss` first).
 pub type Logs = Vec<(String, f64)>;
@@ -396,106 +398,6 @@ impl Model {
         }
         let batch = x.first().map_or(0, |t| t.shape()[0]);
         self.track(&total, &per_output, &outputs, y, sample_weight, batch)
-    }
-
-    /// Installs (or, with `None`, removes) the gradient monitor of the training step.
-    pub fn set_gradient_monitor(&mut self, monitor: Option<GradientMonitor>) {
-        self.monitor = monitor;
-    }
-
-    pub fn gradient_monitor(&self) -> Option<&GradientMonitor> {
-        self.monitor.as_ref()
-    }
-
-    pub fn gradient_monitor_mut(&mut self) -> Option<&mut GradientMonitor> {
-        self.monitor.as_mut()
-    }
-
-    /// The optimizer step under the gradient monitor: every step checks the loss (a scalar) for
-    /// NaN/inf; a monitored step (or one whose loss is not finite) also measures every gradient,
-    /// the update and the weights. A non-finite step is skipped when the monitor stops on it.
-    fn monitored_apply(
-        &mut self,
-        total: &Tensor,
-        pairs: &[(Tensor, Tensor)],
-        optimizer: &mut Optimizer,
-    ) -> Result<()> {
-        let loss = total.to_f64().iter().copied().next().unwrap_or(f64::NAN);
-        let monitor = self.monitor.as_mut().expect("monitor installed");
-        let (step, due) = monitor.begin_step();
-        if !due && loss.is_finite() {
-            return optimizer.apply_gradients(pairs);
-        }
-        let gradients: Vec<GradientStats> =
-            pairs.iter().map(|(g, _)| GradientStats::of(g)).collect();
-        let labels = insight::weight_labels(self);
-        let label = |w: &Tensor| labels.get(&w.id()).cloned().unwrap_or_else(|| "?".into());
-        let bad_gradient = pairs
-            .iter()
-            .zip(&gradients)
-            .rev()
-            .find(|(_, g)| g.nonfinite > 0)
-            .map(|((_, w), g)| (label(w), g.nonfinite));
-        let found = if !loss.is_finite() {
-            let bad_weight = pairs
-                .iter()
-                .find(|(_, w)| w.to_f64().iter().any(|v| !v.is_finite()))
-                .map(|(_, w)| label(w));
-            Some(NonFinite {
-                stage: "loss".into(),
-                layer: bad_weight.as_ref().map(|l| l.split('/').next().unwrap_or("").to_string()),
-                class_name: None,
-                detail: match bad_weight {
-                    Some(l) => format!("the loss is {loss} at step {step}; weight '{l}' already holds NaN or infinite values"),
-                    None => format!(
-                        "the loss is {loss} at step {step} while every weight is finite: the forward pass or \
-                         the loss overflowed (fg.diagnostics.gradient_report on this batch finds the layer)"
-                    ),
-                },
-            })
-        } else {
-            bad_gradient.map(|(l, n)| NonFinite {
-                stage: "gradient".into(),
-                layer: Some(l.split('/').next().unwrap_or("").to_string()),
-                class_name: None,
-                detail: format!(
-                    "the loss is finite at step {step} but the gradient of '{l}' holds {n} NaN or \
-                     infinite value(s)"
-                ),
-            })
-        };
-        let monitor = self.monitor.as_mut().expect("monitor installed");
-        let skip = found.is_some() && monitor.stop_on_nonfinite;
-        if let Some(found) = found {
-            monitor.flag(found);
-        }
-        if skip {
-            return Ok(());
-        }
-        let clipped = insight::clip_applies(optimizer.clip(), &gradients);
-        let before: Vec<Tensor> = pairs.iter().map(|(_, w)| w.detach()).collect();
-        optimizer.apply_gradients(pairs)?;
-        let mut update_norms = Vec::with_capacity(pairs.len());
-        let mut weight_norms = Vec::with_capacity(pairs.len());
-        for ((_, w), old) in pairs.iter().zip(before) {
-            let (delta, norm) = insight::update_and_norm(w, &old);
-            update_norms.push(delta);
-            weight_norms.push(norm);
-        }
-        let record = MonitorRecord {
-            step,
-            loss,
-            labels: pairs.iter().map(|(_, w)| label(w)).collect(),
-            gradients,
-            weight_norms,
-            update_norms,
-            clipped,
-        };
-        self.monitor
-            .as_mut()
-            .expect("monitor installed")
-            .record(record);
-        Ok(())
     }
 
     /// The loss and metrics of a batch without training (Keras's `test_on_batch` without the

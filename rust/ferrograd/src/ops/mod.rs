@@ -12,6 +12,7 @@ pub use conv::{conv_output_length, same_padding, Conv2dOptions};
 mod elementwise;
 mod fast_math;
 mod index;
+mod index_spec;
 mod linear;
 mod matmul;
 mod norm;
@@ -26,12 +27,14 @@ pub use rnn::{RnnCell, RnnMasks, RnnSpec};
 mod shape;
 mod softmax;
 
+pub(crate) mod ctc_common;
 mod ctc_decode;
 pub use ctc_decode::{ctc_beam_search_decode, ctc_greedy_decode, CtcDecoded};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use fast_math::simd_available;
 pub use index::SliceSpec;
+pub use index_spec::{broadcast_index_shapes, IndexSpec};
 pub use linear::FusedActivation;
 pub use matmul::matmul_arrays;
 pub use norm::BatchNormOutput;
