@@ -20,13 +20,8 @@ use std::path::{Path, PathBuf};
 /// Modules that may import each other: each group is one node of the graph.
 const ENGINE_MERGED: &[&[&str]] = &[&["tensor", "autodiff"]];
 
-/// Edges tolerated for now, each with the work that removes it.
-const ENGINE_TOLERATED: &[(&str, &str, &str)] = &[(
-    "nn",
-    "saving",
-    "nn/recurrent.rs reads layer configs through saving::config; the per-type config work \
-     (issue 15) moves configs beside their layers and removes this edge",
-)];
+/// Edges tolerated for now, each with the work that removes it (none left).
+const ENGINE_TOLERATED: &[(&str, &str, &str)] = &[];
 
 /// Where a reference from one module to another was found.
 #[derive(Clone, Debug)]
