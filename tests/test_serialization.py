@@ -113,6 +113,7 @@ LAYER_CASES = {
     "Softmax": (lambda: layers.Softmax(axis=1), (None, 3)),
     "Flatten": (lambda: layers.Flatten(), (None, 2, 3)),
     "Reshape": (lambda: layers.Reshape((3, -1)), (None, 6)),
+    "RepeatVector": (lambda: layers.RepeatVector(3), (None, 4)),
     "Dropout": (lambda: layers.Dropout(0.3, noise_shape=(None, 1), seed=5), (None, 3)),
     "Add": (lambda: layers.Add(), [(None, 3), (None, 3)]),
     "Subtract": (lambda: layers.Subtract(), [(None, 3), (None, 3)]),

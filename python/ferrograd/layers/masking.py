@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .core import EngineLayer
 
 __all__ = ["Masking"]
