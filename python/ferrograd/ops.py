@@ -17,8 +17,6 @@ from ._core import (
     abs,
     absolute,
     add,
-    argmax,
-    argmin,
     broadcast_to,
     cast,
     clip,
@@ -37,19 +35,13 @@ from ._core import (
     less_equal,
     log,
     log1p,
-    logsumexp,
     matmul,
-    max,
     maximum,
-    mean,
-    min,
     minimum,
     multiply,
     negative,
     not_equal,
-    one_hot,
     ones,
-    pad,
     power,
     ravel,
     reciprocal,
@@ -65,15 +57,12 @@ from ._core import (
     sqrt,
     square,
     squeeze,
-    std,
     subtract,
-    sum,
     swish,
     take,
     tanh,
     transpose,
     true_divide,
-    var,
     where,
     zeros,
 )
@@ -122,6 +111,65 @@ def ctc_loss(target: Any, output: Any, target_length: Any, output_length: Any, m
     """``keras.ops.ctc_loss``: per-sample CTC negative log-likelihoods; ``mask_index`` is the
     blank class."""
     return _core.ctc_loss(target, output, target_length, output_length, mask_index)
+
+
+def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> _Tensor:
+    """``keras.ops.one_hot``: integer ids encoded along a new ``axis`` (ids out of range give
+    zeros); ``dtype`` defaults to float32."""
+    return _core.one_hot(x, num_classes, axis, dtype)
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float | None = None) -> _Tensor:
+    """``keras.ops.pad`` with numpy's ``pad_width`` forms (only ``mode="constant"``)."""
+    return _core.pad(x, pad_width, mode, constant_values)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> _Tensor:
+    """``keras.ops.sum``: the sum over ``axis`` (an int, a tuple, or None for all)."""
+    return _core.sum(x, axis, keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> _Tensor:
+    """``keras.ops.mean``: the mean over ``axis`` (an int, a tuple, or None for all)."""
+    return _core.mean(x, axis, keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> _Tensor:
+    """``keras.ops.max``: the maximum over ``axis`` (an int, a tuple, or None for all)."""
+    return _core.max(x, axis, keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> _Tensor:
+    """``keras.ops.min``: the minimum over ``axis`` (an int, a tuple, or None for all)."""
+    return _core.min(x, axis, keepdims)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False) -> _Tensor:
+    """``keras.ops.var``: the variance (ddof 0) over ``axis`` (an int, a tuple, or None for all)."""
+    return _core.var(x, axis, keepdims)
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False) -> _Tensor:
+    """``keras.ops.std``: the standard deviation (ddof 0) over ``axis`` (an int, a tuple, or None for all)."""
+    return _core.std(x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> _Tensor:
+    """``keras.ops.logsumexp``: ``log(sum(exp(x)))``, computed stably, over ``axis`` (an int, a
+    tuple, or None for all)."""
+    return _core.logsumexp(x, axis, keepdims)
+
+
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
+    """``keras.ops.argmax``: the index of the maximum along ``axis`` (of the flattened
+    input for None), as int64."""
+    return _core.argmax(x, axis, keepdims)
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
+    """``keras.ops.argmin``: the index of the minimum along ``axis`` (of the flattened
+    input for None), as int64."""
+    return _core.argmin(x, axis, keepdims)
 
 
 def convert_to_numpy(x: Any) -> np.ndarray:

@@ -58,9 +58,9 @@ class L1L2(Regularizer):
 
     def __call__(self, x: Any) -> Tensor:
         x = _core.convert_to_tensor(x)
-        total = _core.sum(_core.abs(x)) * self.l1 if self.l1 else _core.zeros((), dtype=x.dtype)
+        total = _core.sum(_core.abs(x), None, False) * self.l1 if self.l1 else _core.zeros((), dtype=x.dtype)
         if self.l2:
-            total = total + _core.sum(_core.square(x)) * self.l2
+            total = total + _core.sum(_core.square(x), None, False) * self.l2
         return total
 
     def get_config(self) -> dict[str, Any]:

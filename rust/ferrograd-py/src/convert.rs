@@ -53,7 +53,7 @@ impl<'py, T: numpy::Element> NonWriteable<'py> for numpy::PyReadonlyArrayDyn<'py
 }
 
 /// Parses a dtype argument: `None`, `"float32"`, `"float64"`, or anything `numpy.dtype` takes.
-pub fn parse_dtype(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
+pub fn dtype_from_py(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
     let Some(dtype) = dtype else { return Ok(None) };
     if dtype.is_none() {
         return Ok(None);
@@ -184,7 +184,7 @@ pub fn require_operand(value: &Bound<'_, PyAny>, like: &Tensor, op: &str) -> PyR
 }
 
 /// An `axis` argument: `None`, an int, or a sequence of ints.
-pub fn parse_axes(axis: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<isize>>> {
+pub fn axes_from_py(axis: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<isize>>> {
     let Some(axis) = axis else { return Ok(None) };
     if axis.is_none() {
         return Ok(None);

@@ -11,7 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
 use crate::convert::{
-    indices_to_numpy, parse_axes, parse_dtype, require_operand, to_indices, to_storage, to_tensor,
+    axes_from_py, dtype_from_py, indices_to_numpy, require_operand, to_indices, to_storage,
+    to_tensor,
 };
 use crate::errors::IntoPy;
 use crate::tensor::{run, wrap, PyTensor};
@@ -27,7 +28,7 @@ fn tensor(
     requires_grad: bool,
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
-    let storage = to_storage(data, parse_dtype(dtype)?)?;
+    let storage = to_storage(data, dtype_from_py(dtype)?)?;
     Ok(PyTensor::new(Tensor::from_storage(storage, requires_grad)))
 }
 
@@ -36,7 +37,7 @@ fn tensor(
 #[pyo3(signature = (x, dtype=None))]
 fn convert_to_tensor(x: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
     let t = to_tensor(x)?;
-    match parse_dtype(dtype)? {
+    match dtype_from_py(dtype)? {
         Some(d) => wrap(t.cast(d)),
         None => Ok(PyTensor::new(t)),
     }
@@ -70,14 +71,14 @@ fn shape_arg(shape: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 fn zeros(shape: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
-    let dtype = parse_dtype(dtype)?.unwrap_or(DType::F32);
+    let dtype = dtype_from_py(dtype)?.unwrap_or(DType::F32);
     Ok(PyTensor::new(Tensor::zeros(&shape_arg(shape)?, dtype)))
 }
 
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 fn ones(shape: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
-    let dtype = parse_dtype(dtype)?.unwrap_or(DType::F32);
+    let dtype = dtype_from_py(dtype)?.unwrap_or(DType::F32);
     Ok(PyTensor::new(Tensor::full(&shape_arg(shape)?, 1.0, dtype)))
 }
 
@@ -88,7 +89,7 @@ fn full(
     fill_value: f64,
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
-    let dtype = parse_dtype(dtype)?.unwrap_or(DType::F32);
+    let dtype = dtype_from_py(dtype)?.unwrap_or(DType::F32);
     Ok(PyTensor::new(Tensor::full(
         &shape_arg(shape)?,
         fill_value,
@@ -100,7 +101,7 @@ fn full(
 #[pyfunction]
 fn cast(x: &Bound<'_, PyAny>, dtype: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     let t = to_tensor(x)?;
-    let dtype = parse_dtype(Some(dtype))?.unwrap_or(t.dtype());
+    let dtype = dtype_from_py(Some(dtype))?.unwrap_or(t.dtype());
     wrap(t.cast(dtype))
 }
 
@@ -239,10 +240,10 @@ fn r#where(
 macro_rules! reduce_functions {
     ($($name:ident => $method:ident;)*) => {$(
         #[pyfunction]
-        #[pyo3(signature = (x, axis=None, keepdims=false))]
+        #[pyo3(signature = (x, axis, keepdims))]
         fn $name(py: Python<'_>, x: &Bound<'_, PyAny>, axis: Option<&Bound<'_, PyAny>>, keepdims: bool) -> PyResult<PyTensor> {
             let t = to_tensor(x)?;
-            let axes = parse_axes(axis)?;
+            let axes = axes_from_py(axis)?;
             wrap(run(py, t.len(), || t.$method(axes.as_deref(), keepdims)))
         }
     )*};
@@ -259,7 +260,7 @@ reduce_functions! {
 
 /// Standard deviation (ddof = 0).
 #[pyfunction(name = "std")]
-#[pyo3(signature = (x, axis=None, keepdims=false))]
+#[pyo3(signature = (x, axis, keepdims))]
 fn std_dev(
     py: Python<'_>,
     x: &Bound<'_, PyAny>,
@@ -267,12 +268,12 @@ fn std_dev(
     keepdims: bool,
 ) -> PyResult<PyTensor> {
     let t = to_tensor(x)?;
-    let axes = parse_axes(axis)?;
+    let axes = axes_from_py(axis)?;
     wrap(run(py, t.len(), || t.std(axes.as_deref(), keepdims)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, axis=None, keepdims=false))]
+#[pyo3(signature = (x, axis, keepdims))]
 fn argmax<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
@@ -286,7 +287,7 @@ fn argmax<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, axis=None, keepdims=false))]
+#[pyo3(signature = (x, axis, keepdims))]
 fn argmin<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
@@ -345,7 +346,7 @@ fn expand_dims(x: &Bound<'_, PyAny>, axis: isize) -> PyResult<PyTensor> {
 #[pyfunction]
 #[pyo3(signature = (x, axis=None))]
 fn squeeze(x: &Bound<'_, PyAny>, axis: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
-    wrap(to_tensor(x)?.squeeze(parse_axes(axis)?.as_deref()))
+    wrap(to_tensor(x)?.squeeze(axes_from_py(axis)?.as_deref()))
 }
 
 #[pyfunction]
@@ -391,7 +392,7 @@ fn stack(x: &Bound<'_, PyAny>, axis: isize) -> PyResult<PyTensor> {
 /// Constant padding with numpy's `pad_width` forms: an int, a (before, after) pair, or one pair
 /// per axis.
 #[pyfunction]
-#[pyo3(signature = (x, pad_width, mode="constant", constant_values=None))]
+#[pyo3(signature = (x, pad_width, mode, constant_values))]
 fn pad(
     x: &Bound<'_, PyAny>,
     pad_width: &Bound<'_, PyAny>,
@@ -425,7 +426,7 @@ fn pad(
 
 /// One-hot encodes integer `x` along a new axis (`axis=-1`: last). Out-of-range ids give zeros.
 #[pyfunction]
-#[pyo3(signature = (x, num_classes, axis=-1, dtype=None))]
+#[pyo3(signature = (x, num_classes, axis, dtype))]
 fn one_hot(
     x: &Bound<'_, PyAny>,
     num_classes: usize,
@@ -433,7 +434,7 @@ fn one_hot(
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
     let indices = to_indices(x, "one_hot")?;
-    let dtype = parse_dtype(dtype)?.unwrap_or(DType::F32);
+    let dtype = dtype_from_py(dtype)?.unwrap_or(DType::F32);
     let encoded = Tensor::one_hot(&indices, num_classes, dtype);
     let ndim = encoded.ndim() as isize;
     let target = if axis < 0 { axis + ndim } else { axis };

@@ -5,7 +5,7 @@ use ferrograd::init::Initializer;
 use ferrograd::DType;
 use pyo3::prelude::*;
 
-use crate::convert::parse_dtype as dtype_argument;
+use crate::convert::dtype_from_py;
 use crate::errors::IntoPy;
 use crate::json::to_json;
 use crate::tensor::PyTensor;
@@ -24,7 +24,7 @@ fn initialize(
     let config = to_json(config, "config")?;
     let init =
         Initializer::from_config(class_name, &Config::new(class_name, &config).py()?).py()?;
-    let dtype = dtype_argument(dtype)?.unwrap_or(DType::F32);
+    let dtype = dtype_from_py(dtype)?.unwrap_or(DType::F32);
     init.sample(&shape, dtype, seed).py().map(PyTensor::new)
 }
 

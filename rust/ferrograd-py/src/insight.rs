@@ -84,7 +84,7 @@ fn verdict_names(verdicts: &[Verdict]) -> Vec<&'static str> {
     verdicts.iter().map(|v| v.name()).collect()
 }
 
-fn parse_verdicts(names: &[String]) -> PyResult<Vec<Verdict>> {
+fn verdicts_from(names: &[String]) -> PyResult<Vec<Verdict>> {
     names
         .iter()
         .map(|name| Verdict::parse(name))
@@ -229,13 +229,13 @@ fn gradient_thresholds() -> Vec<(&'static str, f64)> {
 /// The worst of the named verdicts (`"healthy"` for none).
 #[pyfunction]
 fn worst_verdict(verdicts: Vec<String>) -> PyResult<&'static str> {
-    Ok(Verdict::worst(parse_verdicts(&verdicts)?).name())
+    Ok(Verdict::worst(verdicts_from(&verdicts)?).name())
 }
 
 /// The remedies for the named verdicts, worst verdict first, each once.
 #[pyfunction]
 fn verdict_remedies(verdicts: Vec<String>) -> PyResult<Vec<&'static str>> {
-    Ok(Verdict::remedies_for(parse_verdicts(&verdicts)?))
+    Ok(Verdict::remedies_for(verdicts_from(&verdicts)?))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -55,7 +55,6 @@ pair_loss! {
 
 /// Per-sample Huber loss with threshold `delta`.
 #[pyfunction]
-#[pyo3(signature = (y_true, y_pred, delta=1.0))]
 fn loss_huber(
     py: Python<'_>,
     y_true: &Bound<'_, PyAny>,
@@ -68,7 +67,6 @@ fn loss_huber(
 
 /// Per-sample negative cosine similarity along `axis`.
 #[pyfunction]
-#[pyo3(signature = (y_true, y_pred, axis=-1))]
 fn loss_cosine_similarity(
     py: Python<'_>,
     y_true: &Bound<'_, PyAny>,
@@ -81,7 +79,6 @@ fn loss_cosine_similarity(
 
 /// Per-sample binary cross-entropy (mean over `axis`).
 #[pyfunction]
-#[pyo3(signature = (y_true, y_pred, from_logits=false, label_smoothing=0.0, axis=-1))]
 fn loss_binary_crossentropy(
     py: Python<'_>,
     y_true: &Bound<'_, PyAny>,
@@ -98,7 +95,6 @@ fn loss_binary_crossentropy(
 
 /// Per-sample categorical cross-entropy along `axis`.
 #[pyfunction]
-#[pyo3(signature = (y_true, y_pred, from_logits=false, label_smoothing=0.0, axis=-1))]
 fn loss_categorical_crossentropy(
     py: Python<'_>,
     y_true: &Bound<'_, PyAny>,
@@ -115,7 +111,6 @@ fn loss_categorical_crossentropy(
 
 /// Per-sample sparse categorical cross-entropy; `y_true` holds integer class ids.
 #[pyfunction]
-#[pyo3(signature = (y_true, y_pred, from_logits=false, axis=-1))]
 fn loss_sparse_categorical_crossentropy(
     py: Python<'_>,
     y_true: &Bound<'_, PyAny>,
@@ -133,7 +128,7 @@ fn loss_sparse_categorical_crossentropy(
 /// Applies `sample_weight` and a Keras reduction (`"sum_over_batch_size"`, `"sum"`, `"mean"`,
 /// `"mean_with_sample_weight"`, `"none"` or `None`) to per-sample losses.
 #[pyfunction]
-#[pyo3(signature = (values, sample_weight=None, reduction=Some("sum_over_batch_size")))]
+#[pyo3(signature = (values, sample_weight, reduction))]
 fn reduce_loss(
     values: &Bound<'_, PyAny>,
     sample_weight: Option<&Bound<'_, PyAny>>,

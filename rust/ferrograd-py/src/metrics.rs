@@ -177,7 +177,6 @@ fn metric_accuracy(y_true: &Bound<'_, PyAny>, y_pred: &Bound<'_, PyAny>) -> PyRe
 
 /// Per-sample binary accuracy at `threshold`.
 #[pyfunction]
-#[pyo3(signature = (y_true, y_pred, threshold=0.5))]
 fn metric_binary_accuracy(
     y_true: &Bound<'_, PyAny>,
     y_pred: &Bound<'_, PyAny>,
@@ -216,7 +215,6 @@ fn metric_sparse_categorical_accuracy(
 
 /// Per-sample top-k categorical accuracy.
 #[pyfunction]
-#[pyo3(signature = (y_true, y_pred, k=5))]
 fn metric_top_k_categorical_accuracy(
     y_true: &Bound<'_, PyAny>,
     y_pred: &Bound<'_, PyAny>,
@@ -231,7 +229,6 @@ fn metric_top_k_categorical_accuracy(
 
 /// Per-sample sparse top-k categorical accuracy.
 #[pyfunction]
-#[pyo3(signature = (y_true, y_pred, k=5))]
 fn metric_sparse_top_k_categorical_accuracy(
     y_true: &Bound<'_, PyAny>,
     y_pred: &Bound<'_, PyAny>,

@@ -13,7 +13,7 @@ use ferrograd::{DType, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use crate::convert::{parse_dtype, to_tensor};
+use crate::convert::{dtype_from_py, to_tensor};
 use crate::data::{column, columns};
 use crate::errors::{stash, IntoPy};
 use crate::json::to_json;
@@ -134,7 +134,7 @@ impl PyDataset {
         sample_weight: Option<&Bound<'_, PyAny>>,
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDataset> {
-        let dtype = parse_dtype(dtype)?;
+        let dtype = dtype_from_py(dtype)?;
         let sample_weight = sample_weight.map(|w| column(w, dtype)).transpose()?;
         let data =
             Data::from_columns(columns(x, dtype)?, columns(y, dtype)?, sample_weight).py()?;
@@ -193,7 +193,7 @@ impl PyModel {
     #[new]
     #[pyo3(signature = (dtype=None))]
     fn new(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<PyModel> {
-        let dtype = parse_dtype(dtype)?.unwrap_or(DType::F32);
+        let dtype = dtype_from_py(dtype)?.unwrap_or(DType::F32);
         Ok(PyModel {
             model: Model::new(Graph::new(dtype)),
         })

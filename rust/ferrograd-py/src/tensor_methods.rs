@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::convert::{
-    indices_to_numpy, operand, parse_axes, parse_dtype, storage_to_numpy, to_storage,
+    axes_from_py, dtype_from_py, indices_to_numpy, operand, storage_to_numpy, to_storage,
 };
 use crate::errors::IntoPy;
 use crate::tensor::{run, wrap, PyTensor};
@@ -399,7 +399,7 @@ impl PyTensor {
 
     #[pyo3(signature = (axis=None))]
     fn squeeze(&self, axis: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
-        wrap(self.inner.squeeze(parse_axes(axis)?.as_deref()))
+        wrap(self.inner.squeeze(axes_from_py(axis)?.as_deref()))
     }
 
     fn expand_dims(&self, axis: isize) -> PyResult<PyTensor> {
@@ -408,33 +408,33 @@ impl PyTensor {
 
     /// The same values as `dtype` (differentiable).
     fn astype(&self, dtype: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        let dtype = parse_dtype(Some(dtype))?.unwrap_or(self.inner.dtype());
+        let dtype = dtype_from_py(Some(dtype))?.unwrap_or(self.inner.dtype());
         wrap(self.inner.cast(dtype))
     }
 
     #[pyo3(signature = (axis=None, keepdims=false))]
     fn sum(&self, axis: Option<&Bound<'_, PyAny>>, keepdims: bool) -> PyResult<PyTensor> {
-        wrap(self.inner.sum(parse_axes(axis)?.as_deref(), keepdims))
+        wrap(self.inner.sum(axes_from_py(axis)?.as_deref(), keepdims))
     }
     #[pyo3(signature = (axis=None, keepdims=false))]
     fn mean(&self, axis: Option<&Bound<'_, PyAny>>, keepdims: bool) -> PyResult<PyTensor> {
-        wrap(self.inner.mean(parse_axes(axis)?.as_deref(), keepdims))
+        wrap(self.inner.mean(axes_from_py(axis)?.as_deref(), keepdims))
     }
     #[pyo3(signature = (axis=None, keepdims=false))]
     fn max(&self, axis: Option<&Bound<'_, PyAny>>, keepdims: bool) -> PyResult<PyTensor> {
-        wrap(self.inner.max(parse_axes(axis)?.as_deref(), keepdims))
+        wrap(self.inner.max(axes_from_py(axis)?.as_deref(), keepdims))
     }
     #[pyo3(signature = (axis=None, keepdims=false))]
     fn min(&self, axis: Option<&Bound<'_, PyAny>>, keepdims: bool) -> PyResult<PyTensor> {
-        wrap(self.inner.min(parse_axes(axis)?.as_deref(), keepdims))
+        wrap(self.inner.min(axes_from_py(axis)?.as_deref(), keepdims))
     }
     #[pyo3(signature = (axis=None, keepdims=false))]
     fn var(&self, axis: Option<&Bound<'_, PyAny>>, keepdims: bool) -> PyResult<PyTensor> {
-        wrap(self.inner.var(parse_axes(axis)?.as_deref(), keepdims))
+        wrap(self.inner.var(axes_from_py(axis)?.as_deref(), keepdims))
     }
     #[pyo3(signature = (axis=None, keepdims=false))]
     fn std(&self, axis: Option<&Bound<'_, PyAny>>, keepdims: bool) -> PyResult<PyTensor> {
-        wrap(self.inner.std(parse_axes(axis)?.as_deref(), keepdims))
+        wrap(self.inner.std(axes_from_py(axis)?.as_deref(), keepdims))
     }
     #[pyo3(signature = (axis=None, keepdims=false))]
     fn argmax<'py>(

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ferrograd::Tensor;
 use pyo3::prelude::*;
 
-use crate::convert::{parse_dtype, to_storage};
+use crate::convert::{dtype_from_py, to_storage};
 use crate::errors::IntoPy;
 use crate::tensor::PyTensor;
 
@@ -33,7 +33,7 @@ impl PyVariable {
         dtype: Option<&Bound<'_, PyAny>>,
         path: Option<String>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let storage = to_storage(initializer, parse_dtype(dtype)?)?;
+        let storage = to_storage(initializer, dtype_from_py(dtype)?)?;
         let tensor = Tensor::from_storage(storage, trainable);
         let name = name.unwrap_or_else(|| "variable".to_string());
         let path = path.unwrap_or_else(|| name.clone());
