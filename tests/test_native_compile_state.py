@@ -71,7 +71,12 @@ LOSSES = [
 
 def _metrics(sparse):
     if sparse:
-        return ["accuracy", "sparse_categorical_accuracy", metrics.SparseTopKCategoricalAccuracy(k=2)]
+        return [
+            "accuracy",
+            "sparse_categorical_accuracy",
+            metrics.SparseTopKCategoricalAccuracy(k=2),
+            metrics.SparseCategoricalCrossentropy(),
+        ]
     return [
         "accuracy",
         metrics.Accuracy(name="exact"),
