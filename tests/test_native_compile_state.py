@@ -157,3 +157,27 @@ def test_each_optimizer_with_schedule_and_clipping_continues_natively(tmp_path, 
 def test_each_loss_and_metric_continues_natively(tmp_path, index):
     _, make = OPTIMIZERS[index % len(OPTIMIZERS)]
     _continues_identically(tmp_path, make, LOSSES[index], 0.5 + index)
+
+
+def test_ctc_loss_continues_natively(tmp_path):
+    # CTC needs sequences: logits (batch, time, classes) against integer labels (batch, length),
+    # 0 the blank and padding.
+    time_steps, classes = 6, 4
+    x = RNG.normal(size=(SAMPLES, time_steps, FEATURES)).astype("float32")
+    labels = np.stack([(np.arange(3) + i) % (classes - 1) + 1 for i in range(SAMPLES)]).astype("float32")
+    labels[::3, 2] = 0  # shorter label sequences, padded with the blank
+    fg.utils.set_random_seed(4)
+    model = fg.Sequential([layers.Input((time_steps, FEATURES)), layers.Dense(classes)])
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.05, clipnorm=1.0), loss=losses.CTC())
+    model.fit(x, labels, batch_size=5, epochs=1, shuffle=False, verbose=0)
+    path = tmp_path / "ctc.safetensors"
+    model.save(path)
+
+    native = _core.load_model_native(str(path))
+    assert native.compiled
+    native_logs, completed = native.fit_epoch(_core.Dataset([x], [labels], None), 5, False, 0)
+    assert completed
+    python_logs = model.fit(x, labels, batch_size=5, epochs=1, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(native_logs["loss"], python_logs["loss"][-1], rtol=1e-6)
+    for got, want in zip([np.asarray(t) for _, _, t, _ in native.weights()], [np.asarray(w) for w in model.weights]):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
