@@ -394,3 +394,13 @@ def test_the_native_loader_refuses_zero_units(tmp_path):
     save_file(load_file(str(path)), str(path), metadata={**metadata, "model_config": json.dumps(config)})
     with pytest.raises(ValueError, match="units.*positive integer"):
         fg._core.load_model_native(str(path))
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5", "M.HDF5", "w.weights.h5"])
+def test_keras_format_names_are_refused_with_the_safetensors_alternative(name, tmp_path):
+    model = fg.Sequential([layers.Input((3,)), layers.Dense(2)])
+    path = tmp_path / name
+    save = model.save_weights if "weights" in name else model.save
+    with pytest.raises(ValueError, match=r"safetensors.*\.safetensors"):
+        save(path)
+    assert not path.exists()

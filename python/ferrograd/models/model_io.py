@@ -28,6 +28,21 @@ def _path(filepath: Any) -> str:
         raise TypeError(f"filepath must be a str or os.PathLike, got {type(filepath).__name__}") from None
 
 
+# Keras's own formats: a ferrograd file under one of these names would be a safetensors file that
+# Keras cannot open, so they are refused until ferrograd writes them.
+_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def _writable_path(filepath: Any) -> str:
+    path = _path(filepath)
+    if str(path).lower().endswith(_KERAS_SUFFIXES):
+        raise ValueError(
+            f"Cannot save to {path!r}: ferrograd writes safetensors files, not Keras's .keras/.h5 formats "
+            "(Keras could not open the file). Use a path ending in '.safetensors', e.g. 'model.safetensors'."
+        )
+    return path
+
+
 def _engine_model(model: Any) -> Any:
     if not getattr(model, "_inputs", None) and not getattr(model, "built", False):
         raise ValueError(
@@ -38,7 +53,7 @@ def _engine_model(model: Any) -> Any:
 
 def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
     """Writes ``model`` (architecture, weights, compile settings, optimizer state) to one file."""
-    path = _path(filepath)
+    path = _writable_path(filepath)
     config = saving.serialize_keras_object(model)
     compile_config = config.pop("compile_config", None) if isinstance(config, dict) else None
     if compile_config is None and getattr(model, "compiled", False):
@@ -97,7 +112,7 @@ def load_model(
 
 def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
     """Writes the weights alone (safetensors, Keras's names)."""
-    _core.save_weights(_engine_model(model), _path(filepath), overwrite)
+    _core.save_weights(_engine_model(model), _writable_path(filepath), overwrite)
 
 
 def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> dict[str, Any]:
