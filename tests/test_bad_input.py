@@ -121,3 +121,57 @@ def test_absurd_shapes_are_value_errors_not_aborts():
         fg.ops.broadcast_to(fg.tensor([1.0]), (2**40, 2**40))
     with pytest.raises(ValueError):
         fg.tensor([1.0]).reshape(2**40, 2**40, 0)
+
+
+# ----- the messages a first-time user meets (issue 16, item 10)
+
+
+def _classifier():
+    model = fg.Sequential([fg.Input((4,)), fg.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_fit_arguments_of_the_wrong_kind_are_named():
+    x = np.random.default_rng(0).random((20, 4)).astype("float32")
+    y = np.arange(20) % 3
+    with pytest.raises(TypeError, match=r"validation_split must be a float.*'0\.1'"):
+        _classifier().fit(x, y, validation_split="0.1", verbose=0)
+    with pytest.raises(ValueError, match=r"validation_split must be in \[0, 1\)"):
+        _classifier().fit(x, y, validation_split=1.5, verbose=0)
+    for call in ("fit", "evaluate"):
+        with pytest.raises(TypeError, match=r"batch_size must be a positive integer, got 2\.5"):
+            getattr(_classifier(), call)(x, y, batch_size=2.5, verbose=0)
+    with pytest.raises(TypeError, match=r"batch_size must be a positive integer, got 2\.5"):
+        _classifier().predict(x, batch_size=2.5, verbose=0)
+
+
+def test_negative_counts_and_seeds_are_value_errors():
+    with pytest.raises(ValueError, match="set_num_threads: n must be at least 1, got -1"):
+        fg.set_num_threads(-1)
+    with pytest.raises(TypeError, match="set_num_threads"):
+        fg.set_num_threads(2.0)
+    with pytest.raises(ValueError, match="one_hot: num_classes must be a positive int, got -1"):
+        fg.ops.one_hot(np.array([1, 2]), -1)
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+        fg.utils.set_random_seed(-1)
+
+
+def test_an_unknown_metric_name_fails_at_compile():
+    model = fg.Sequential([fg.Input((4,)), fg.layers.Dense(3, activation="softmax")])
+    with pytest.raises(ValueError, match="acc_z"):
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["acc_z"])
+    with pytest.raises(ValueError, match="acc_z"):
+        model.compile("adam", "sparse_categorical_crossentropy", metrics={"dense": ["acc_z"]})
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["acc", "ce", "mae"])
+
+
+def test_data_mistakes_get_a_hint():
+    rng = np.random.default_rng(0)
+    y = np.arange(20) % 3
+    with pytest.raises(ValueError, match=r"\(20, 2, 2\).*reshape the data to \(20, 4\).*Flatten"):
+        _classifier().fit(rng.random((20, 2, 2)).astype("float32"), y, verbose=0)
+    with pytest.raises(TypeError, match=r"strings.*integer class ids"):
+        _classifier().fit(rng.random((20, 4)).astype("float32"), np.array(["a", "b"] * 10), verbose=0)
+    with pytest.raises(ValueError, match=r"one-hot.*categorical_crossentropy"):
+        _classifier().fit(rng.random((20, 4)).astype("float32"), np.eye(3)[y], verbose=0)

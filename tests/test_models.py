@@ -420,9 +420,8 @@ def test_bad_input_gives_clear_errors():
         model.compile("adam", loss="mean_sqared_error")
     with pytest.raises(ValueError, match="adam"):
         model.compile("adamm", loss="mse")
-    model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["acuracy"])
-    with pytest.raises(ValueError, match="accuracy"):
-        model.fit(x, np.zeros(10), verbose=0)
+    with pytest.raises(ValueError, match="acuracy.*accuracy"):  # a misspelt metric fails at compile
+        model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["acuracy"])
     model.compile("adam", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="cardinality"):
         model.fit(x, np.zeros(9), verbose=0)

@@ -29,11 +29,12 @@ from . import (
     saving,
     utils,
 )
-from ._core import GradcheckError, Tensor, Variable, get_num_threads, set_num_threads, tensor
+from ._core import GradcheckError, Tensor, Variable, tensor
 from .autodiff import GradientTape, grad, gradcheck, is_grad_enabled, no_grad
 from .clipping import clip_by_global_norm, clip_by_value
 from .layers import Input, Layer
 from .models import Model, Sequential, load_model
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 

@@ -116,7 +116,9 @@ def ctc_loss(target: Any, output: Any, target_length: Any, output_length: Any, m
 def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> _Tensor:
     """``keras.ops.one_hot``: integer ids encoded along a new ``axis`` (ids out of range give
     zeros); ``dtype`` defaults to float32."""
-    return _core.one_hot(x, num_classes, axis, dtype)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
+    return _core.one_hot(x, int(num_classes), axis, dtype)
 
 
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float | None = None) -> _Tensor:

@@ -43,6 +43,8 @@ def set_random_seed(seed: int) -> None:
     initializers draw from), as ``keras.utils.set_random_seed`` does, so runs repeat exactly."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"set_random_seed: seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"set_random_seed: seed must be a non-negative int, got {seed}")
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     _core.set_global_seed(int(seed) % 2**64)

@@ -30,6 +30,11 @@ def as_array(value: Any, what: str) -> np.ndarray:
         raise TypeError(f"{what} must be a numpy array (or a list/dict of arrays), got {type(value).__name__}") from err
     if array.dtype == object:
         raise TypeError(f"{what} must hold numbers, got an array of Python objects")
+    if array.dtype.kind in "USO":
+        raise TypeError(
+            f"{what} must hold numbers, got strings (dtype {array.dtype}): encode string labels as "
+            "integer class ids first, e.g. `ids = np.unique(labels, return_inverse=True)[1]`"
+        )
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{what} must hold numbers, got dtype {array.dtype}")
     return array

@@ -64,6 +64,33 @@ def _sorted_logs(logs: dict[str, float]) -> dict[str, float]:
     return {k: float(logs[k]) for k in sorted(logs)}
 
 
+# Metric names that resolve from the targets' and outputs' shapes on the first batch (Keras's
+# compile shorthands); every other name must be a metric's.
+_SHAPE_RESOLVED_METRICS = ("accuracy", "acc", "crossentropy", "ce")
+
+
+def _batch_size(batch_size: Any) -> int:
+    """Keras's default 32 for None; otherwise a positive int (not a float such as 2.5)."""
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be a positive integer, got {batch_size!r} ({type(batch_size).__name__})")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    return int(batch_size)
+
+
+def _validation_split(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"validation_split must be a float in [0, 1), the fraction of the data held out, got "
+            f"{value!r} ({type(value).__name__})"
+        )
+    if not 0 <= value < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {value}")
+    return float(value)
+
+
 class Trainer:
     """Keras's ``Trainer`` mixin of :class:`Model`. It trains the model's graph through the
     model's ``_core()`` (the engine model), ``_inputs``, ``output_names``, ``_ensure_built`` and
@@ -106,11 +133,15 @@ class Trainer:
         self._compile_metrics = metrics
         self.compiled = True
         self._engine_compiled = False
-        # Resolve losses now so unknown names fail at compile, as Keras.
+        # Resolve losses and metric names now so unknown names fail at compile, as Keras.
         if loss is not None:
             for item in data_utils.flatten(loss):
                 if item is not None:
                     _engine_loss(item)
+        for item in data_utils.flatten(metrics) if metrics is not None else []:
+            for name in item if isinstance(item, (list, tuple)) else [item]:
+                if isinstance(name, str) and name not in _SHAPE_RESOLVED_METRICS:
+                    metrics_module.get(name)
 
     def _per_output(self, value: Any, what: str, default: Any) -> list[Any]:
         names = self.output_names
@@ -264,9 +295,7 @@ class Trainer:
                 "steps_per_epoch/validation_steps apply to generators, which fit does not take yet"
             )
         verbose = self._verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        batch_size = _batch_size(batch_size)
         xs, ys, sw = self._prepare(x, y, sample_weight, class_weight)
         val = None
         if validation_data is not None:
@@ -274,7 +303,7 @@ class Trainer:
                 raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight)")
             vx, vy, vsw = (list(validation_data) + [None])[:3]
             val = self._prepare(vx, vy, vsw)
-        elif validation_split:
+        elif _validation_split(validation_split):
             (xs, ys, sws), (vx, vy, vsw) = data_utils.validation_split(
                 [xs, ys, None if sw is None else [sw]], validation_split
             )
@@ -340,9 +369,7 @@ class Trainer:
         ``[loss, *metrics]``, or a dict with ``return_dict=True``."""
         self._assert_compiled()
         verbose = self._verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        batch_size = _batch_size(batch_size)
         xs, ys, sw = self._prepare(x, y, sample_weight)
         self._compile_engine(ys)
         dataset = _core.Dataset(xs, ys, sw)
@@ -384,9 +411,7 @@ class Trainer:
     ) -> Any:
         """The outputs for ``x``, batch by batch in inference mode, as numpy arrays."""
         verbose = self._verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        batch_size = _batch_size(batch_size)
         if not self._inputs:
             self._ensure_built(self._x_list(x))
         xs = self._x_list(x)

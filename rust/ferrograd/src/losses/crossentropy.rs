@@ -244,11 +244,18 @@ pub fn sparse_categorical_crossentropy(
     let mut expected = pred_shape.clone();
     expected.remove(class_axis);
     if labels.shape() != expected.as_slice() {
+        // Labels of y_pred's own shape are one-hot rows: the categorical loss takes those.
+        let hint = if y_true.shape() == pred_shape.as_slice() {
+            "; y_true has y_pred's shape, as one-hot labels do: use categorical_crossentropy for \
+             one-hot labels, or pass integer class ids (y.argmax(axis=-1))"
+        } else {
+            ""
+        };
         return Err(Error::shape(
             OP,
             format!(
                 "y_true must have y_pred's shape without the class axis, got \
-                 y_true.shape={:?} and y_pred.shape={:?}",
+                 y_true.shape={:?} and y_pred.shape={:?}{hint}",
                 y_true.shape(),
                 pred_shape
             ),

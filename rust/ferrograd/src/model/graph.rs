@@ -208,9 +208,10 @@ impl Graph {
                 return Err(Error::Shape {
                     op: "model",
                     message: format!(
-                        "input {i} of the model expects shape {}, got data of shape {}",
+                        "input {i} of the model expects shape {}, got data of shape {}{}",
                         format_shape(&expected),
-                        format_shape(&known(&shape))
+                        format_shape(&known(&shape)),
+                        flatten_hint(&shape, &expected)
                     ),
                 });
             }
@@ -333,6 +334,21 @@ impl Graph {
                     .ok_or_else(|| Error::Autograd("model output was not computed".into()))
             })
             .collect()
+    }
+}
+
+/// A hint for data whose samples hold the expected number of values in another shape (images
+/// fed to a Dense input): flatten them, or start the model with a `Flatten` layer.
+fn flatten_hint(shape: &[usize], expected: &[Option<usize>]) -> String {
+    let sample: usize = shape.iter().skip(1).product();
+    let wanted: Option<usize> = expected.iter().skip(1).copied().product();
+    match (shape.first(), wanted) {
+        (Some(&n), Some(wanted)) if shape.len() != expected.len() && sample == wanted => format!(
+            "; each sample has the {wanted} values the input takes, in another shape: reshape the \
+             data to ({n}, {wanted}) or make the model take shape {} with a Flatten layer first",
+            format_shape(&known(&shape[1..]))
+        ),
+        _ => String::new(),
     }
 }
 
