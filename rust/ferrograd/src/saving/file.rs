@@ -5,8 +5,10 @@
 //! Parsing and validation are the `safetensors` crate's (the reference implementation: header
 //! size capped at 100 MB, JSON header, tensors contiguous, in bounds, non-overlapping, their byte
 //! lengths equal to their shapes times their dtype's size, the file ending where the last tensor
-//! does). On top of it this module only converts between its byte views and the engine's
-//! [`Storage`], and does the write-to-temporary, flush, sync, rename dance.
+//! does). On top of it this module converts between its byte views and the engine's
+//! [`Storage`] (float16 and bfloat16 tensors widened to float32), reads a source that is not a
+//! regular file no further than its header declares, and does the write-to-temporary, flush,
+//! sync, rename dance.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -185,13 +187,89 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Reads and validates a safetensors file. Errors name the file and what is wrong with it;
 /// a file that is not there is an [`Error::Io`] of kind `NotFound`.
 pub fn read(path: &Path) -> Result<TensorFile> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
-    parse(&bytes).map_err(|message| {
+    let invalid = |message: String| {
         Error::Format(format!(
             "{} is not a valid safetensors file: {message}",
             path.display()
         ))
-    })
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    let bytes = if regular {
+        // A regular file's size bounds what reading it allocates; the parser checks the rest.
+        std::fs::read(path).map_err(|e| Error::io(path, &e))?
+    } else {
+        read_bounded(file, path).map_err(|e| match e {
+            Bounded::Io(e) => Error::io(path, &e),
+            Bounded::Invalid(message) => invalid(message),
+        })?
+    };
+    parse(&bytes).map_err(invalid)
+}
+
+/// The safetensors crate's limit on the JSON header.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+enum Bounded {
+    Io(std::io::Error),
+    Invalid(String),
+}
+
+/// The bytes of a safetensors file that is not a regular file (a device, a pipe), read no
+/// further than its header says the file goes: the header length, the header, then the tensor
+/// data up to the largest end offset the header declares, as it arrives (never allocated from
+/// the claim). A source that never ends (`/dev/zero`) is refused at its header.
+fn read_bounded(file: std::fs::File, path: &Path) -> std::result::Result<Vec<u8>, Bounded> {
+    use std::io::Read;
+    let mut reader = std::io::BufReader::new(file);
+    let mut len_bytes = [0u8; 8];
+    reader
+        .read_exact(&mut len_bytes)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                Bounded::Invalid("the file is shorter than the 8-byte header length".into())
+            }
+            _ => Bounded::Io(e),
+        })?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > MAX_HEADER_BYTES {
+        return Err(Bounded::Invalid(
+            "the header length is larger than the 100 MB limit".into(),
+        ));
+    }
+    let mut bytes = len_bytes.to_vec();
+    (&mut reader)
+        .take(header_len)
+        .read_to_end(&mut bytes)
+        .map_err(Bounded::Io)?;
+    if (bytes.len() as u64) < 8 + header_len {
+        return Err(Bounded::Invalid(
+            "the header length runs past the end of the file".into(),
+        ));
+    }
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..])
+        .map_err(|e| Bounded::Invalid(format!("its header is not valid JSON: {e}")))?;
+    let data_len = header
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.as_str() != "__metadata__")
+        .filter_map(|(_, entry)| entry.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    let total = 8 + header_len + data_len;
+    (&mut reader)
+        .take(data_len)
+        .read_to_end(&mut bytes)
+        .map_err(Bounded::Io)?;
+    if (bytes.len() as u64) < total {
+        return Err(Bounded::Invalid(format!(
+            "{} ends after {} of the {total} bytes its header declares",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Parses the bytes of a safetensors file (see [`read`]); the error is a description.
@@ -211,9 +289,14 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<TensorFile, String> {
             Dtype::F64 => {
                 Storage::from_array(array(view.shape(), view.data(), f64::from_le_bytes)?)
             }
+            // Half-precision storage (what mixed-precision training and many published weights
+            // keep): widened exactly to float32, the dtype the engine computes in.
+            Dtype::F16 => Storage::from_array(array(view.shape(), view.data(), f16_to_f32)?),
+            Dtype::BF16 => Storage::from_array(array(view.shape(), view.data(), bf16_to_f32)?),
             other => {
                 return Err(format!(
-                "tensor '{name}' has dtype {other:?}; ferrograd reads float32 and float64 tensors"
+                "tensor '{name}' has dtype {other:?}; ferrograd reads float16, bfloat16, float32 \
+                 and float64 tensors"
             ))
             }
         };
@@ -233,6 +316,26 @@ fn array<F: Copy + Default, const N: usize>(
     }
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), values)
         .map_err(|e| format!("a tensor's bytes do not fit its shape {shape:?}: {e}"))
+}
+
+/// IEEE 754 half precision (little-endian) to f32, exactly: normals and subnormals rescaled,
+/// infinities and NaN kept.
+fn f16_to_f32(bytes: [u8; 2]) -> f32 {
+    let bits = u16::from_le_bytes(bytes);
+    let sign = if bits & 0x8000 != 0 { -1.0f32 } else { 1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let fraction = f32::from(bits & 0x3ff);
+    match exponent {
+        0 => sign * fraction * 2f32.powi(-24),
+        31 if fraction == 0.0 => sign * f32::INFINITY,
+        31 => f32::NAN,
+        _ => sign * (1.0 + fraction / 1024.0) * 2f32.powi(exponent - 15),
+    }
+}
+
+/// bfloat16 (little-endian) to f32: the upper half of an f32's bits.
+fn bf16_to_f32(bytes: [u8; 2]) -> f32 {
+    f32::from_bits(u32::from(u16::from_le_bytes(bytes)) << 16)
 }
 
 fn describe(err: safetensors::SafeTensorError) -> String {
@@ -259,6 +362,44 @@ pub(crate) fn dtype_name(dtype: DType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn half_precision_widens_exactly() {
+        // Reference bit patterns from IEEE 754 binary16 and bfloat16.
+        for (bits, value) in [
+            (0x3c00u16, 1.0f32),
+            (0xc000, -2.0),
+            (0x3555, 0.333_251_95),
+            (0x7bff, 65504.0),
+            (0x0001, 5.960_464_5e-8),
+            (0x0000, 0.0),
+        ] {
+            assert_eq!(f16_to_f32(bits.to_le_bytes()), value, "{bits:#06x}");
+        }
+        assert_eq!(f16_to_f32(0x7c00u16.to_le_bytes()), f32::INFINITY);
+        assert!(f16_to_f32(0x7e00u16.to_le_bytes()).is_nan());
+        assert_eq!(bf16_to_f32(0x3f80u16.to_le_bytes()), 1.0);
+        assert_eq!(bf16_to_f32(0xc040u16.to_le_bytes()), -3.0);
+    }
+
+    #[test]
+    fn reading_stops_where_the_header_says_the_file_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        // A header claiming far more data than the file holds is refused before reading it.
+        let header = br#"{"w":{"dtype":"F32","shape":[1000000000],"data_offsets":[0,4000000000]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        bytes.extend_from_slice(&[0u8; 16]);
+        let path = dir.path().join("short.safetensors");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("does not match its header"), "{err}");
+        // A source that never ends is read to its header only: zeros are an empty header.
+        if Path::new("/dev/zero").exists() {
+            let err = read(Path::new("/dev/zero")).unwrap_err().to_string();
+            assert!(err.contains("not valid JSON"), "{err}");
+        }
+    }
     use ndarray::ArrayD;
 
     fn f32s(shape: &[usize], values: Vec<f32>) -> Storage {
