@@ -7,8 +7,10 @@ predictions for the same file. Damaged and hostile files are in test_saving_robu
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -404,3 +406,17 @@ def test_keras_format_names_are_refused_with_the_safetensors_alternative(name, t
     with pytest.raises(ValueError, match=r"safetensors.*\.safetensors"):
         save(path)
     assert not path.exists()
+
+
+def test_models_copy_and_pickle_through_their_file():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    model = fg.Sequential([layers.Input((3,)), layers.Dense(4, activation="tanh"), layers.Dense(1)])
+    model.compile(fg.optimizers.Adam(0.01), "mse")
+    model.fit(x, y, epochs=2, verbose=0)
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert clone is not model and clone.layers[0] is not model.layers[0]
+        np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+        assert clone.optimizer.iterations == model.optimizer.iterations
+        clone.fit(x, y, epochs=1, verbose=0)  # trains on its own weights
+        assert not np.array_equal(clone.get_weights()[0], model.get_weights()[0])

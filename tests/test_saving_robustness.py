@@ -1095,3 +1095,25 @@ def test_half_precision_weights_load_widened_to_float32(dtype, tmp_path):
     np.testing.assert_array_equal(loaded.get_weights()[0], kernel)
     np.testing.assert_array_equal(loaded.get_weights()[1], bias)
     assert loaded.get_weights()[0].dtype == np.float32
+
+
+def _with_architecture(saved, text, tmp_path):
+    metadata, _ = fg._core.read_model_header(str(saved.path))
+    metadata = dict(metadata, model_config=text)
+    header = json.loads(saved.path.read_bytes()[8 : 8 + struct.unpack("<Q", saved.path.read_bytes()[:8])[0]])
+    header["__metadata__"] = metadata
+    data = saved.path.read_bytes()[8 + struct.unpack("<Q", saved.path.read_bytes()[:8])[0] :]
+    encoded = json.dumps(header).encode()
+    path = tmp_path / "edited_architecture.safetensors"
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data)
+    return path
+
+
+def test_deep_or_ambiguous_architecture_json_is_a_value_error(saved, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ValueError, match="nests too deeply|not valid JSON"):
+        fg.load_model(_with_architecture(saved, deep, tmp_path))
+    config = json.loads(fg._core.read_model_header(str(saved.path))[0]["model_config"])
+    duplicated = json.dumps(config)[:-1] + ', "class_name": "Sequential"}'
+    with pytest.raises(ValueError, match=r"repeats the key\(s\) \['class_name'\]"):
+        fg.load_model(_with_architecture(saved, duplicated, tmp_path))

@@ -252,6 +252,15 @@ class Model(Trainer, Layer):
             raise ValueError(f"Unsupported arguments to save: {sorted(kwargs) or ['zipped']}")
         model_io.save_model(self, filepath, overwrite, include_optimizer)
 
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickles through the model's file, as Keras 3 does (weights, architecture, compile
+        settings and optimizer state); a custom model class must be registered to load."""
+        return model_io.model_from_bytes, (model_io.model_to_bytes(self),)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A copy through the model's file: new layers and weights, the same values."""
+        return model_io.model_from_bytes(model_io.model_to_bytes(self))
+
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Saves the weights alone to a safetensors file (one tensor per weight, named
         ``layer/weight``), written to a temporary file and renamed so a crash never leaves half

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any
 
 from .. import _core, saving
@@ -69,6 +70,45 @@ def save_model(model: Any, filepath: Any, overwrite: bool = True, include_optimi
     )
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicated = sorted({key for key in keys if keys.count(key) > 1})
+        raise ValueError(f"a JSON object repeats the key(s) {duplicated}")
+    return dict(pairs)
+
+
+def _json(text: str, what: str) -> Any:
+    """JSON from a file's metadata, refusing what readers disagree on or cannot nest: a repeated
+    key (one reader takes the first, another the last) and nesting deep enough to exhaust the
+    recursion limit."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except (json.JSONDecodeError, ValueError) as err:
+        raise ValueError(f"{what} is not valid JSON: {err}") from err
+    except RecursionError:
+        raise ValueError(f"{what} nests too deeply to be a model's JSON") from None
+
+
+def model_from_bytes(data: bytes) -> Any:
+    """The model whose file bytes are ``data`` (what pickling a model stores, as Keras 3
+    pickles models through their saved form)."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "model.safetensors")
+        with open(path, "wb") as f:
+            f.write(data)
+        return load_model(path)
+
+
+def model_to_bytes(model: Any) -> bytes:
+    """``model``'s file, as bytes."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "model.safetensors")
+        save_model(model, path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
 @saving.register_model_loader
 def load_model(
     filepath: Any, custom_objects: dict[str, Any] | None = None, compile: bool = True, safe_mode: bool = True
@@ -78,18 +118,15 @@ def load_model(
     (``fg.saving.register_serializable``) or given in ``custom_objects``."""
     path = _path(filepath)
     metadata, shapes = _core.read_model_header(path)
-    try:
-        config = json.loads(metadata["model_config"])
-    except KeyError:
-        raise ValueError(f"{path} holds no model architecture (it is a weights file: use model.load_weights)") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"the architecture stored in {path} is not valid JSON: {err}") from err
+    if "model_config" not in metadata:
+        raise ValueError(f"{path} holds no model architecture (it is a weights file: use model.load_weights)")
+    config = _json(metadata["model_config"], f"the architecture stored in {path}")
     if isinstance(config, dict):
         config.pop("compile_config", None)
     token = FILE_TENSOR_SHAPES.set(file_tensor_limits(shapes))
     try:
         model = saving.deserialize_keras_object(config, custom_objects=custom_objects)
-    except (AttributeError, KeyError, IndexError, OverflowError) as err:
+    except (AttributeError, KeyError, IndexError, OverflowError, RecursionError) as err:
         # A config this package did not write (damaged or hand-edited): name the file.
         raise ValueError(f"the architecture stored in {path} is not valid: {type(err).__name__}: {err}") from err
     finally:
@@ -99,10 +136,7 @@ def load_model(
     optimizer = None
     compile_text = metadata.get("compile_config")
     if compile and compile_text:
-        try:
-            compile_config = json.loads(compile_text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"the compile settings stored in {path} are not valid JSON: {err}") from err
+        compile_config = _json(compile_text, f"the compile settings stored in {path}")
         with saving.custom_object_scope(custom_objects or {}):
             model.compile_from_config(compile_config)
         optimizer = model.optimizer._engine
