@@ -420,3 +420,17 @@ def test_models_copy_and_pickle_through_their_file():
         assert clone.optimizer.iterations == model.optimizer.iterations
         clone.fit(x, y, epochs=1, verbose=0)  # trains on its own weights
         assert not np.array_equal(clone.get_weights()[0], model.get_weights()[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_saving_over_a_symlink_writes_its_target(tmp_path):
+    model = fg.Sequential([layers.Input((3,)), layers.Dense(2)])
+    target = tmp_path / "real.safetensors"
+    model.save(target)
+    link = tmp_path / "link.safetensors"
+    os.symlink("real.safetensors", link)
+    model.layers[0].set_weights([np.ones((3, 2)), np.zeros(2)])
+    model.save(link)
+    assert link.is_symlink()
+    np.testing.assert_array_equal(fg.load_model(target).get_weights()[0], np.ones((3, 2)))
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -142,8 +142,62 @@ pub fn write(
     write_atomic(path, &bytes)
 }
 
-/// `bytes` to `path` through a synced temporary file and a rename.
+/// Where a write to `path` lands: the file a symbolic link points to (as `open()` writes through
+/// a link), so that saving replaces the target and keeps the link.
+fn write_target(path: &Path) -> std::path::PathBuf {
+    let mut target = path.to_path_buf();
+    // A bounded walk: a cycle of links ends here and the rename then fails with the OS's error.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&target) {
+                Ok(next) if next.is_absolute() => target = next,
+                Ok(next) => {
+                    target = target
+                        .parent()
+                        .map_or(next.clone(), |parent| parent.join(&next))
+                }
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    target
+}
+
+/// Removes the temporaries earlier writes of `file_name` left in `directory` when their process
+/// died before renaming them (`.{file_name}.{pid}.{random}.tmp`, the process gone). A live
+/// writer's temporary is kept. Only where `/proc` tells which processes run.
+fn remove_stale_temporaries(directory: &Path, file_name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{file_name}.");
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `bytes` to `path` through a synced temporary file and a rename. The temporary's name holds
+/// the writer's process id, so that the next save of the same file removes it if a killed
+/// process left it behind.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let target = write_target(path);
+    let path = target.as_path();
     let directory = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -151,7 +205,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path
         .file_name()
         .ok_or_else(|| Error::Format(format!("{} does not name a file", path.display())))?;
-    let prefix = format!(".{}.", file_name.to_string_lossy());
+    let file_name = file_name.to_string_lossy();
+    remove_stale_temporaries(directory, &file_name);
+    let prefix = format!(".{file_name}.{}.", std::process::id());
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     // A new file gets the mode any program's new file gets (0666 less the umask), not
@@ -362,6 +418,48 @@ pub(crate) fn dtype_name(dtype: DType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saving_removes_dead_writers_temporaries_and_writes_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        // No process has id u32::MAX (Linux caps ids far below it); the current one runs.
+        let dead = dir
+            .path()
+            .join(format!(".m.safetensors.{}.abc.tmp", u32::MAX));
+        let live = dir
+            .path()
+            .join(format!(".m.safetensors.{}.abc.tmp", std::process::id()));
+        let other = dir
+            .path()
+            .join(format!(".other.safetensors.{}.abc.tmp", u32::MAX));
+        for p in [&dead, &live, &other] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        if Path::new("/proc/self").exists() {
+            assert!(!dead.exists(), "a dead writer's temporary is removed");
+        }
+        assert!(
+            live.exists() && other.exists(),
+            "a live writer's and another file's stay"
+        );
+
+        #[cfg(unix)]
+        {
+            let target = dir.path().join("real.safetensors");
+            std::fs::write(&target, b"old").unwrap();
+            let link = dir.path().join("link.safetensors");
+            std::os::unix::fs::symlink("real.safetensors", &link).unwrap();
+            write_atomic(&link, b"through").unwrap();
+            assert!(std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(std::fs::read(&target).unwrap(), b"through");
+        }
+    }
 
     #[test]
     fn half_precision_widens_exactly() {
